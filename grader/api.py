@@ -1,0 +1,106 @@
+"""The library entry points: grade one submission or a folder of them and write the results.
+The CLI (and later the Docker entry point and the student self-check) only call these."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .course import CourseDir, find_course
+from .engine import GradeOptions, Grader
+from .errors import GraderError
+from .report import write_gradebook, write_index, write_report
+from .results import QuestionResult, Result
+from .rubric import load_rubric
+from .submission import discover, looks_like_submission
+
+Progress = Callable[[int, int, str, float], None]  # done, total, submission name, elapsed seconds
+
+
+@dataclass
+class BatchSummary:
+    results: list[Result] = field(default_factory=list)
+    out_dir: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r.error]
+
+
+def detect_assignment(path: Path, course: CourseDir) -> str:
+    """The assignment whose identifying files the submission (or its first sub-folder) has."""
+    for name in course.assignments():
+        markers = load_rubric(course.rubric(name)).detect
+        if looks_like_submission(path, markers):
+            return name
+        if path.is_dir() and any(looks_like_submission(p, markers) for p in path.iterdir() if p.is_dir()):
+            return name
+    raise GraderError(f"cannot tell which assignment {path} is; pass --assignment "
+                      f"({', '.join(course.assignments())})")
+
+
+def grade_submission(path: Path, assignment: str | None = None, options: GradeOptions = GradeOptions(),
+                     out_dir: Path | None = None) -> Result:
+    course = find_course()
+    assignment = assignment or detect_assignment(Path(path), course)
+    with Grader(assignment, options, course) as grader:
+        return _grade_one(grader, Path(path), out_dir)
+
+
+def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
+                 options: GradeOptions = GradeOptions(), progress: Progress | None = None,
+                 on_warning: Callable[[str], None] | None = None) -> BatchSummary:
+    """Grade `path` (one submission, or a folder with one sub-folder per student) into `out_dir`:
+    OUT/<name>/result.json and report.html, OUT/gradebook.csv and OUT/index.html."""
+    started = time.monotonic()
+    path, out_dir = Path(path), Path(out_dir)
+    if not path.exists():
+        raise GraderError(f"no such file or folder: {path}")
+    course = find_course()
+    assignment = assignment or detect_assignment(path, course)
+    summary = BatchSummary(out_dir=out_dir)
+    with Grader(assignment, options, course) as grader:
+        folders = discover(path, grader.rubric.detect)
+        _ = grader.dataset  # load once up front, so a missing dataset fails before any grading
+        if grader.dataset_warning and on_warning:
+            on_warning(grader.dataset_warning)
+        for i, folder in enumerate(folders):
+            summary.results.append(_grade_one(grader, folder, out_dir / safe_name(folder.name)))
+            if progress:
+                progress(i + 1, len(folders), folder.name, time.monotonic() - started)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_gradebook(summary.results, out_dir / "gradebook.csv")
+    write_index(summary.results, out_dir, f"{assignment}: {len(summary.results)} submissions")
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _grade_one(grader: Grader, folder: Path, out: Path | None) -> Result:
+    """Never raises for a bad submission: a submission that cannot be graded becomes a result
+    with `error` set and zero points, so a batch always finishes."""
+    try:
+        result = grader.grade(folder, out_dir=out)
+    except GraderError as exc:
+        result = _ungradable(grader, folder, str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken submission must not stop a batch
+        result = _ungradable(grader, folder, f"internal error while grading: {type(exc).__name__}: {exc}")
+    if out is not None:
+        result.write_json(out / "result.json")
+        write_report(result, out)
+    return result
+
+
+def _ungradable(grader: Grader, folder: Path, reason: str) -> Result:
+    questions = [QuestionResult(q.id, q.title, q.points, q.manual, None if q.manual else 0.0,
+                                model_answer=q.model_answer) for q in grader.rubric.questions]
+    return Result(submission=folder.name, assignment=grader.rubric.assignment, questions=questions,
+                  rubric_hash=grader.rubric.sha256, sandbox=grader.sandbox.name, error=reason)
+
+
+def safe_name(name: str) -> str:
+    """A folder name that cannot climb out of the output folder."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "submission"

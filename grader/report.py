@@ -1,0 +1,64 @@
+"""Views of results: report.html per submission, gradebook.csv and index.html for a folder."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import jinja2
+
+from .results import Result
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("grader", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_ENV.filters["pts"] = lambda v: "—" if v is None else f"{v:g}"
+
+
+def write_report(result: Result, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.html"
+    html = _ENV.get_template("report.html.j2").render(r=result)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_gradebook(results: list[Result], path: Path) -> Path:
+    """One row per student, a column per question, the totals, and a points-possible row."""
+    questions = _question_columns(results)
+    header = ["student", *[q for q, _ in questions], "autograded", "total", "status"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        if results:
+            possible = results[0]
+            writer.writerow(["Points Possible", *[f"{m:g}" for _, m in questions],
+                             f"{possible.autograded_max:g}", f"{possible.max_points:g}", ""])
+        for r in sorted(results, key=lambda r: r.submission):
+            by_id = {q.id: q for q in r.questions}
+            cells = []
+            for qid, _ in questions:
+                q = by_id.get(qid)
+                cells.append("" if q is None or q.points is None else f"{q.points:g}")
+            status = "error: " + r.error if r.error else "graded"
+            writer.writerow([r.submission, *cells, f"{r.autograded_points:g}", f"{r.total_points:g}", status])
+    return path
+
+
+def write_index(results: list[Result], folder: Path, title: str) -> Path:
+    path = folder / "index.html"
+    rows = sorted(results, key=lambda r: r.submission)
+    html = _ENV.get_template("index.html.j2").render(results=rows, title=title,
+                                                    questions=_question_columns(results))
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _question_columns(results: list[Result]) -> list[tuple[str, float]]:
+    for r in results:
+        if r.questions:
+            return [(q.id, q.max_points) for q in r.questions]
+    return []

@@ -1,0 +1,149 @@
+"""Rubric files: questions, points, checks, tolerances, visibility, data thresholds.
+
+A rubric is TOML (see rubrics/pset4.toml for the documented format). Loading validates what a
+typo would otherwise turn into a silently wrong grade: unknown check kinds, points that do not
+add up, duplicate ids.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from .errors import RubricError
+
+VISIBILITIES = ("public", "hidden")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    kind: str
+    points: float
+    visibility: str
+    title: str
+    params: dict[str, Any]
+    needs_data: bool = False  # trains on the dataset: skipped by a quick self-check
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    points: float
+    manual: bool
+    model_answer: str = ""
+    checks: tuple[CheckSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rubric:
+    assignment: str
+    title: str
+    probe: str
+    owned: tuple[str, ...]
+    provided: tuple[str, ...]
+    detect: tuple[str, ...]
+    notebook: str
+    questions: tuple[Question, ...]
+    data: dict[str, Any]
+    sha256: str
+    total_points: float
+
+    def checks(self) -> list[CheckSpec]:
+        return [c for q in self.questions for c in q.checks]
+
+    def thresholds(self, dataset: str) -> dict[str, Any]:
+        try:
+            return self.data["thresholds"][dataset]
+        except KeyError:
+            raise RubricError(f"rubric {self.assignment} has no thresholds for dataset {dataset!r}")
+
+
+def load_rubric(path: Path) -> Rubric:
+    if not path.is_file():
+        raise RubricError(f"rubric file not found: {path}")
+    raw_bytes = path.read_bytes()
+    try:
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        meta = raw["assignment"]
+        questions = tuple(_question(q) for q in raw.get("questions", []))
+        rubric = Rubric(
+            assignment=meta["id"],
+            title=meta.get("title", meta["id"]),
+            probe=meta.get("probe", meta["id"]),
+            owned=tuple(meta.get("owned", [])),
+            provided=tuple(meta.get("provided", [])),
+            detect=tuple(meta.get("detect", meta.get("owned", []))),
+            notebook=meta.get("notebook", ""),
+            questions=questions,
+            data=raw.get("data", {}),
+            sha256=hashlib.sha256(raw_bytes).hexdigest(),
+            total_points=float(meta["total_points"]),
+        )
+    except KeyError as exc:
+        raise RubricError(f"{path}: missing required key {exc}") from exc
+    _validate(rubric, path)
+    return rubric
+
+
+def _question(raw: dict[str, Any]) -> Question:
+    checks = tuple(_check(c) for c in raw.get("checks", []))
+    return Question(
+        id=raw["id"],
+        title=raw.get("title", raw["id"]),
+        points=float(raw["points"]),
+        manual=bool(raw.get("manual", False)),
+        model_answer=raw.get("model_answer", ""),
+        checks=checks,
+    )
+
+
+def _check(raw: dict[str, Any]) -> CheckSpec:
+    reserved = {"id", "kind", "points", "visibility", "title", "needs_data"}
+    return CheckSpec(
+        id=raw["id"],
+        kind=raw["kind"],
+        points=float(raw["points"]),
+        visibility=raw.get("visibility", "public"),
+        title=raw.get("title", raw["id"]),
+        params={k: v for k, v in raw.items() if k not in reserved},
+        needs_data=bool(raw.get("needs_data", False)),
+    )
+
+
+def _validate(rubric: Rubric, path: Path) -> None:
+    problems: list[str] = []
+    seen_q: set[str] = set()
+    seen_c: set[str] = set()
+    for q in rubric.questions:
+        if q.id in seen_q:
+            problems.append(f"duplicate question id {q.id}")
+        seen_q.add(q.id)
+        if q.manual and q.checks:
+            problems.append(f"question {q.id} is manual but has checks")
+        if not q.manual:
+            check_sum = sum(c.points for c in q.checks)
+            if abs(check_sum - q.points) > 1e-9:
+                problems.append(f"question {q.id}: checks add up to {check_sum}, question has {q.points}")
+        for c in q.checks:
+            if c.id in seen_c:
+                problems.append(f"duplicate check id {c.id}")
+            seen_c.add(c.id)
+            if c.visibility not in VISIBILITIES:
+                problems.append(f"check {c.id}: visibility must be one of {VISIBILITIES}")
+    total = sum(q.points for q in rubric.questions)
+    if abs(total - rubric.total_points) > 1e-9:
+        problems.append(f"questions add up to {total}, assignment.total_points is {rubric.total_points}")
+    if problems:
+        raise RubricError(f"{path}: " + "; ".join(problems))

@@ -1,0 +1,1 @@
+"""Data-only package: the course material (reference, template, rubrics) inside the wheel."""
