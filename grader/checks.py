@@ -58,8 +58,12 @@ def failed_task(output: TaskOutput, what: str) -> Outcome:
     """A probe task that crashed or timed out: the check records why, and earns nothing."""
     status = "timeout" if output.status == "timeout" else "error"
     reason = output.reason()
-    verb = "did not finish" if status == "timeout" else "raised an error"
-    return Outcome(0.0, f"{what} {verb}: {reason}", status=status,
+    if output.not_run:
+        message = f"not run: {reason}"
+    else:
+        verb = "did not finish" if status == "timeout" else "raised an error"
+        message = f"{what} {verb}: {reason}"
+    return Outcome(0.0, message, status=status,
                    details={"error": output.error[-1500:] or output.detail, "output": output.log[-1000:]})
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .api import detect_assignment, grade_folder, grade_submission
+from .bwrap import doctor
 from .course import find_course
 from .engine import GradeOptions
 from .errors import GraderError
@@ -49,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--assignment", default=None, help="default: every assignment")
     assign.add_argument("--check", action="store_true", help="only report whether the committed template is in sync")
     assign.set_defaults(func=cmd_assign)
+
+    doctor = sub.add_parser("doctor", help="which sandbox levels work on this machine, and how to fix the others")
+    doctor.set_defaults(func=cmd_doctor)
     return parser
 
 
@@ -59,11 +63,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist.npz or the OpenML cache")
     p.add_argument("--download", action="store_true", help="allow fetching MNIST from OpenML")
     p.add_argument("--sandbox", default=None, help="sandbox level (default: the strongest available)")
+    p.add_argument("--timeout-scale", type=float, default=1.0,
+                   help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
 
 
 def _options(args, **overrides) -> GradeOptions:
     return GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
-                        download=args.download, **overrides)
+                        download=args.download, timeout_scale=args.timeout_scale, **overrides)
 
 
 def cmd_grade(args) -> int:
@@ -123,6 +129,17 @@ def cmd_assign(args) -> int:
             written = write_template(course.reference(name), files, course.template(name))
             print(f"{name}: wrote {', '.join(written)} to {course.template(name)}")
     return 1 if stale else 0
+
+
+def cmd_doctor(args) -> int:
+    rows = doctor()
+    for row in rows:
+        print(f"{row.level:8s} {'works' if row.works else 'NOT AVAILABLE'}: {row.reason}")
+        if row.fix:
+            print(f"{'':8s} fix: {row.fix}")
+    usable = [row.level for row in rows if row.works]
+    print(f"default level here: {usable[0]}" if usable else "no sandbox level works here")
+    return 0 if usable else 1
 
 
 if __name__ == "__main__":

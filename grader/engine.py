@@ -6,7 +6,7 @@ import importlib
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import __version__
@@ -30,6 +30,7 @@ class GradeOptions:
     download: bool = False
     public_only: bool = False  # a student's self-check: no hidden checks, no reference needed
     skip_data: bool = False  # skip the checks that train on the dataset
+    timeout_scale: float = 1.0  # multiplies every probe time limit (slow machines: > 1)
 
 
 class Grader:
@@ -86,7 +87,7 @@ class Grader:
         sub = load_submission(path)
         result = Result(submission=sub.name, assignment=self.rubric.assignment, questions=[],
                         files=dict(sub.files), rubric_hash=self.rubric.sha256, grader_version=__version__,
-                        sandbox=self.sandbox.name)
+                        sandbox=self.sandbox.name, sandbox_limitations=self.sandbox.limitations)
         result.notes += [f"ignored: {item}" for item in sub.ignored]
         ctx = self.context()
         result.dataset = ctx.dataset.description if ctx.dataset else "none (training checks not run)"
@@ -122,6 +123,7 @@ class Grader:
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
                      result: Result) -> dict[str, TaskOutput]:
         tasks = [Task(id="import", fn="import_module", timeout=20.0, gate=True)] + unique_tasks(plans)
+        tasks = [replace(t, timeout=t.timeout * self.options.timeout_scale) for t in tasks]
         with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
             work = make_working_copy(sub, Path(tmp) / "work", self.provided_files())
             outputs = run_probe(work, self.rubric.probe, tasks, self.sandbox,
@@ -132,7 +134,7 @@ class Grader:
             reason = f"{main} could not be imported: {gate.reason()}"
             result.notes.append(reason)
             for task in tasks[1:]:
-                outputs[task.id] = TaskOutput(task.id, gate.status, detail=reason, error=gate.error)
+                outputs[task.id] = TaskOutput(task.id, "error", detail=reason, error=gate.error, not_run=True)
         result.timings["student_code"] = round(sum(o.seconds for o in outputs.values()), 3)
         return outputs
 

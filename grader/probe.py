@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +19,16 @@ from .sandbox import GiB, Limits, build_site_view, probe_environment, python_exe
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
 MAX_PAYLOAD = 64 * 1024**2
 STARTUP_SECONDS = 30.0  # interpreter, NumPy and matplotlib start before the first task
+
+
+EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)(?::.*)?)$", re.M)
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.M)
+HINTS = (
+    ("name 'xrange' is not defined", "xrange is Python 2; use range in Python 3"),
+    ("has no attribute 'float'", "np.float was removed in NumPy 1.24; use float or np.float64"),
+    ("has no attribute 'int'.", "np.int was removed in NumPy 1.24; use int or np.int64"),
+    ("MemoryError", "the code tried to use more memory than the grader allows"),
+)
 
 
 @dataclass(frozen=True)
@@ -46,12 +57,20 @@ class TaskOutput:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    not_run: bool = False  # never started: an earlier task it depends on failed
+
     def reason(self) -> str:
-        """One line for a student: the exception raised, or why the process stopped."""
-        lines = [line for line in self.error.strip().splitlines() if line.strip()]
-        if lines:
-            return lines[-1].strip()
-        return self.detail or self.status
+        """One line for a student: the exception raised and where in their code, with a hint
+        for the classic Python 2 / old NumPy leftovers; or why the process stopped."""
+        if self.not_run or not self.error.strip():
+            return self.detail or self.status
+        exceptions = EXCEPTION_LINE.findall(self.error)
+        text = exceptions[-1] if exceptions else self.error.strip().splitlines()[-1].strip()
+        frames = [f for f in FRAME.findall(self.error) if "/probe/" not in f[0] and "<frozen" not in f[0]]
+        if frames:
+            text += f" ({Path(frames[-1][0]).name}, line {frames[-1][1]})"
+        hints = [hint for needle, hint in HINTS if needle in self.error]
+        return text + ("; " + hints[0] if hints else "")
 
 
 def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir: Path | None = None,
@@ -65,10 +84,10 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
         _seed_matplotlib_cache(home / ".matplotlib")
         limits = Limits(wall_seconds=STARTUP_SECONDS + sum(t.timeout + 1 for t in tasks),
                         memory_bytes=max(t.memory for t in tasks))
-        readable = [jobdir, workdir] + ([data_dir] if data_dir else [])
+        readable = [jobdir] + ([data_dir] if data_dir else [])
         proc = run_sandboxed(sandbox, [python_executable(), "-I", "-S", "-B",
                                        str(jobdir / "probe" / "runner.py"), str(jobdir)],
-                             jobdir=jobdir, readable=readable, limits=limits,
+                             jobdir=jobdir, readable=readable, writable=[workdir], limits=limits,
                              env=probe_environment(home), cwd=workdir)
         outputs = _parse(proc.stdout)
         runner_error = proc.stderr.decode("utf-8", "replace")[-2000:]

@@ -53,6 +53,7 @@ class Result:
     rubric_hash: str = ""
     grader_version: str = ""
     sandbox: str = ""
+    sandbox_limitations: str = ""  # what the level used does not stop, in words
     dataset: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # problems with the submission as a whole

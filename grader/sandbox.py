@@ -84,7 +84,8 @@ class ProcessSandbox:
     def available(self) -> tuple[bool, str]:
         return (os.name == "posix", "" if os.name == "posix" else "needs a POSIX system")
 
-    def command(self, argv: list[str], jobdir: Path, readable: list[Path]) -> list[str]:
+    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path]) -> list[str]:
+        """The command line that starts argv at this level; `writable[0]` is the working copy."""
         return argv
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
@@ -109,7 +110,9 @@ def _set(which: int, value: int) -> None:
 
 def sandbox_levels() -> dict[str, type]:
     """Strongest first."""
-    return {"process": ProcessSandbox}
+    from .bwrap import BwrapSandbox  # here, not at the top: bwrap.py imports this module
+
+    return {"bwrap": BwrapSandbox, "process": ProcessSandbox}
 
 
 def choose_sandbox(name: str | None = None):
@@ -130,10 +133,10 @@ def choose_sandbox(name: str | None = None):
     raise GraderError("no sandbox level works on this machine (run `mlp-grader doctor`)")
 
 
-def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path],
+def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path], writable: list[Path],
                   limits: Limits, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """Run argv in the sandbox; on timeout the whole process group is killed."""
-    cmd = sandbox.command(argv, jobdir, readable)
+    cmd = sandbox.command(argv, jobdir, readable, writable)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, preexec_fn=sandbox.preexec(limits))

@@ -1,7 +1,6 @@
 """A two-layer fully-connected neural network (one hidden layer), Problem Set 4.
 
-Adapted from the Stanford CS231n two-layer net. Reference solution: the code between
-``# BEGIN SOLUTION`` and ``# END SOLUTION`` is removed from the student template.
+Adapted from the Stanford CS231n two-layer net.
 """
 import numpy as np
 import matplotlib.pyplot as plt  # noqa: F401  (the handout's file imports it; kept for parity)

@@ -1,0 +1,165 @@
+"""Realistic Problem Set 4 submissions, each with the exact points it must get.
+
+For every fixture: the autograded total, and for each check that does not earn full points its
+exact points and a phrase of its message that names the problem. Checks not listed must pass
+with full points. (Offline digits data; thresholds in rubrics/pset4.toml.)
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from grader.engine import Grader
+
+from conftest import OPTIONS, PSET4_FIXTURES, REPO
+
+ALL_FAIL = ("sigmoid_toy_loss", "sigmoid_scores_hidden", "sigmoid_loss_hidden", "sigmoid_gradcheck",
+            "sigmoid_grads_hidden", "predict_hidden", "sigmoid_toy_training", "history_format",
+            "relu_toy_loss", "relu_gradcheck", "relu_loss_hidden", "relu_grads_hidden", "relu_toy_training",
+            "sigmoid_data_accuracy", "relu_data_accuracy", "relu_beats_sigmoid")
+TRAINING = ("sigmoid_toy_training", "history_format", "relu_toy_training", "sigmoid_data_accuracy",
+            "relu_data_accuracy", "relu_beats_sigmoid")
+
+# fixture -> (autograded points, {check: (points, phrase of the message)})
+EXPECTED = {
+    "correct_loops": (45, {}),
+    "correct_is_compare": (45, {}),
+    "correct_helpers": (45, {}),
+    "correct_unstable_predict": (45, {}),
+    "bug_relu_mask_inverted": (42.75, {
+        "relu_gradcheck": (0.5, "gradient of W1 does not match the numerical gradient"),
+        "relu_grads_hidden": (0.75, "relu gradients differ from the reference for W1"),
+        "relu_toy_training": (0, "outside the accepted band"),
+    }),
+    "bug_sigmoid_derivative": (28, {
+        "sigmoid_gradcheck": (2, "gradient of b1 does not match the numerical gradient"),
+        "sigmoid_grads_hidden": (3, "differ from the reference for W1"),
+        "sigmoid_toy_training": (0, "outside the accepted band"),
+        "sigmoid_data_accuracy": (0, "held-out test accuracy 0.0850"),
+    }),
+    "bug_grad_divided_twice": (25.25, {
+        "sigmoid_gradcheck": (2, "gradient of W2 does not match the numerical gradient"),
+        "sigmoid_grads_hidden": (3, "differ from the reference for W1"),
+        "sigmoid_toy_training": (0, "outside the accepted band"),
+        "relu_gradcheck": (0.5, "gradient of W1 does not match"),
+        "relu_grads_hidden": (0.75, "W2"),
+        "relu_toy_training": (0, "outside the accepted band"),
+        "sigmoid_data_accuracy": (0, "held-out test accuracy 0.2100"),
+        "relu_data_accuracy": (7.5, "held-out test accuracy 0.8875"),
+    }),
+    "bug_reg_grad_twice": (39.75, {
+        "sigmoid_gradcheck": (2, "gradient of W1 does not match the numerical gradient"),
+        "sigmoid_grads_hidden": (4, "W1 (2 of 3 inputs)"),  # the hidden case with reg=0 passes
+        "relu_gradcheck": (0.5, "gradient of W2 does not match"),
+        "relu_grads_hidden": (0.75, "W1 (2 of 2 inputs)"),
+    }),
+    "bug_missing_reg": (36.8334, {
+        "sigmoid_toy_loss": (0, "gives 1.144317141; expected 1.182248"),
+        "sigmoid_loss_hidden": (0.6667, "(2 of 3 failed)"),
+        "sigmoid_grads_hidden": (4, "W1 (2 of 3 inputs)"),
+        "relu_toy_loss": (0, "expected 1.3037878913298206"),
+        "relu_loss_hidden": (0, "relu loss differs from the reference"),
+        "relu_grads_hidden": (0.75, "W2 (2 of 2 inputs)"),
+        "sigmoid_data_accuracy": (9.4167, "held-out test accuracy 0.7325"),
+    }),
+    "bug_predict_scores": (23, {
+        "predict_hidden": (0, "it looks like the scores, not their argmax"),
+        "sigmoid_data_accuracy": (0, "returned shape (400, 10), expected (400,)"),
+        "relu_data_accuracy": (0, "returned shape (400, 10)"),
+        "relu_beats_sigmoid": (0, "returned shape (400, 10)"),
+    }),
+    "bug_xrange": (21, {c: (0, "xrange is Python 2; use range in Python 3") for c in TRAINING}),
+    "bug_np_float": (3, {c: (0, "np.float was removed in NumPy 1.24")
+                         for c in ALL_FAIL if c not in ("sigmoid_scores_hidden", "predict_hidden")}),
+    "bug_hardcoded_loss": (9, {
+        "sigmoid_loss_hidden": (0, "loss differs from the reference on hidden inputs with other shapes and reg values (3 of 3 failed)"),
+        "sigmoid_gradcheck": (0, "the loss does not depend on W1"),
+        "sigmoid_grads_hidden": (0, "differ from the reference for W1"),
+        "sigmoid_toy_training": (0, "outside the accepted band"),
+        "relu_gradcheck": (0, "the loss does not depend on b2"),
+        "relu_loss_hidden": (0, "(2 of 2 failed)"),
+        "relu_grads_hidden": (0, "differ from the reference"),
+        "relu_toy_training": (0, "outside the accepted band"),
+        "sigmoid_data_accuracy": (0, "held-out test accuracy 0.1350"),
+        "relu_data_accuracy": (0, "held-out test accuracy 0.1650"),
+    }),
+    "bug_syntax_error": (0, {c: (0, "not run: mlp.py could not be imported: SyntaxError: expected ':' "
+                                    "(mlp.py, line 77)") for c in ALL_FAIL}),
+    "bug_import_crash": (0, {c: (0, "could not be imported: FileNotFoundError") for c in ALL_FAIL}),
+    "hostile_infinite_loop": (13, {
+        **{c: (0, "did not finish within") for c in ALL_FAIL if c.startswith("sigmoid")},
+        "predict_hidden": (0, "did not finish"),  # predict is probed with a sigmoid network
+        "history_format": (0, "did not finish"),
+        "relu_beats_sigmoid": (0, "training the sigmoid network did not finish"),
+    }),
+    "hostile_os_exit": (21, {c: (0, "does the code call os._exit()") for c in TRAINING}),
+    "hostile_memory_blowup": (30, {c: (0, "more memory than the grader allows")
+                                   for c in ALL_FAIL if "relu" in c}),
+    # Prints "PASSED" and fake JSON results everywhere; only its zero-filled histories have the
+    # right lengths.
+    "hostile_fake_print": (1, {c: (0, "") for c in ALL_FAIL if c != "history_format"}),
+    # Tries to import and patch the grader and to find the reference on disk; neither is
+    # reachable from the probe's import path, so its zero fallback is what gets graded.
+    "hostile_patch_grader": (1, {c: (0, "") for c in ALL_FAIL if c != "history_format"}),
+}
+
+
+def check_result(result, expected_total, expected_checks):
+    got = {c.id: c for c in result.checks()}
+    for check_id, check in got.items():
+        if check_id in expected_checks:
+            points, phrase = expected_checks[check_id]
+            assert check.points == pytest.approx(points, abs=1e-3), (check_id, check.message)
+            assert phrase in check.message, (check_id, check.message)
+            assert check.status != "passed"
+        else:
+            assert check.status == "passed" and check.points == check.max_points, (check_id, check.message)
+    assert set(expected_checks) <= set(got)
+    assert result.autograded_points == pytest.approx(expected_total, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n != "hostile_infinite_loop"])
+def test_fixture_gets_exact_points(pset4_grader, name):
+    result = pset4_grader.grade(PSET4_FIXTURES / name)
+    check_result(result, *EXPECTED[name])
+
+
+def test_infinite_loop_costs_only_the_checks_that_loop():
+    # Shorter time limits keep the test fast; the relu checks still finish well within them.
+    with Grader("pset4", replace(OPTIONS, timeout_scale=0.3)) as grader:
+        result = grader.grade(PSET4_FIXTURES / "hostile_infinite_loop")
+    check_result(result, *EXPECTED["hostile_infinite_loop"])
+    assert {c.status for c in result.checks() if c.points == 0} == {"timeout"}
+
+
+def test_reference_gets_every_autograded_point(pset4_grader):
+    result = pset4_grader.grade(REPO / "reference" / "pset4")
+    assert result.autograded_points == result.autograded_max == 45
+    assert all(q.points is None for q in result.questions if q.manual)
+
+
+def test_template_gets_nothing_and_says_what_to_implement(pset4_grader):
+    result = pset4_grader.grade(REPO / "student_template" / "pset4")
+    assert result.autograded_points == 0
+    assert all(c.status == "error" for c in result.checks())
+    assert any("NotImplementedError" in c.message for c in result.checks())
+
+
+def test_missing_mlp_is_a_clear_result_not_a_crash(pset4_grader, tmp_path):
+    (tmp_path / "notes.txt").write_text("I forgot my code")
+    result = pset4_grader.grade(tmp_path)
+    assert result.autograded_points == 0
+    assert "mlp.py is missing from the submission" in result.notes
+    assert all("mlp.py missing" in c.message for c in result.checks())
+
+
+def test_students_utils_is_replaced_by_the_trusted_copy(pset4_grader, tmp_path):
+    # A student who "fixes" the course file to make their code pass gets the course's copy.
+    import shutil
+
+    shutil.copy(REPO / "reference" / "pset4" / "mlp.py", tmp_path / "mlp.py")
+    (tmp_path / "utils.py").write_text("raise RuntimeError('student utils imported')\n")
+    (tmp_path / "mlp.py").write_text("import utils\n" + (tmp_path / "mlp.py").read_text())
+    result = pset4_grader.grade(tmp_path)
+    assert result.autograded_points == 45
