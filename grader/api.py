@@ -2,7 +2,6 @@
 The CLI (and later the Docker entry point and the student self-check) only call these."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Callable
 from .course import CourseDir, find_course
 from .engine import GradeOptions, Grader
 from .errors import GraderError
-from .report import write_gradebook, write_index, write_report
+from .report import safe_name, write_gradebook, write_index, write_report
 from .results import QuestionResult, Result
 from .rubric import load_rubric
 from .submission import discover, looks_like_submission
@@ -32,14 +31,20 @@ class BatchSummary:
 
 def detect_assignment(path: Path, course: CourseDir) -> str:
     """The assignment whose identifying files the submission (or its first sub-folder) has."""
-    for name in course.assignments():
-        markers = load_rubric(course.rubric(name)).detect
-        if looks_like_submission(path, markers):
-            return name
-        if path.is_dir() and any(looks_like_submission(p, markers) for p in path.iterdir() if p.is_dir()):
-            return name
+    candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
+    for candidate in candidates:
+        found = _assignment_of(candidate, course)
+        if found:
+            return found
     raise GraderError(f"cannot tell which assignment {path} is; pass --assignment "
                       f"({', '.join(course.assignments())})")
+
+
+def _assignment_of(path: Path, course: CourseDir) -> str | None:
+    for name in course.assignments():
+        if looks_like_submission(path, load_rubric(course.rubric(name)).detect):
+            return name
+    return None
 
 
 def grade_submission(path: Path, assignment: str | None = None, options: GradeOptions = GradeOptions(),
@@ -54,28 +59,54 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                  options: GradeOptions = GradeOptions(), progress: Progress | None = None,
                  on_warning: Callable[[str], None] | None = None) -> BatchSummary:
     """Grade `path` (one submission, or a folder with one sub-folder per student) into `out_dir`:
-    OUT/<name>/result.json and report.html, OUT/gradebook.csv and OUT/index.html."""
+    OUT/<name>/result.json and report.html, OUT/gradebook.csv (one per assignment when the
+    folder mixes assignments: gradebook-<assignment>.csv) and OUT/index.html."""
     started = time.monotonic()
     path, out_dir = Path(path), Path(out_dir)
     if not path.exists():
         raise GraderError(f"no such file or folder: {path}")
     course = find_course()
-    assignment = assignment or detect_assignment(path, course)
+    groups = _group_by_assignment(path, course, assignment)
+    total = sum(len(folders) for folders in groups.values())
     summary = BatchSummary(out_dir=out_dir)
-    with Grader(assignment, options, course) as grader:
-        folders = discover(path, grader.rubric.detect)
-        _ = grader.dataset  # load once up front, so a missing dataset fails before any grading
-        if grader.dataset_warning and on_warning:
-            on_warning(grader.dataset_warning)
-        for i, folder in enumerate(folders):
-            summary.results.append(_grade_one(grader, folder, out_dir / safe_name(folder.name)))
-            if progress:
-                progress(i + 1, len(folders), folder.name, time.monotonic() - started)
+    for name, folders in groups.items():
+        with Grader(name, options, course) as grader:
+            _ = grader.dataset  # load once up front: a missing dataset fails before any grading
+            if grader.dataset_warning and on_warning:
+                on_warning(f"{name}: {grader.dataset_warning}")
+            for folder in folders:
+                summary.results.append(_grade_one(grader, folder, out_dir / safe_name(folder.name)))
+                if progress:
+                    progress(len(summary.results), total, folder.name, time.monotonic() - started)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_gradebook(summary.results, out_dir / "gradebook.csv")
-    write_index(summary.results, out_dir, f"{assignment}: {len(summary.results)} submissions")
+    for name in groups:
+        book = "gradebook.csv" if len(groups) == 1 else f"gradebook-{name}.csv"
+        write_gradebook([r for r in summary.results if r.assignment == name], out_dir / book)
+    write_index(summary.results, out_dir, f"{', '.join(groups)}: {len(summary.results)} submissions")
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _group_by_assignment(path: Path, course: CourseDir, assignment: str | None) -> dict[str, list[Path]]:
+    """Submissions per assignment. A folder whose files name no assignment (nothing handed in,
+    files misnamed) is graded as the assignment most of the class handed in, so it gets a row."""
+    if assignment:
+        if assignment not in course.assignments():
+            raise GraderError(f"unknown assignment {assignment!r}; known: {', '.join(course.assignments())}")
+        markers = load_rubric(course.rubric(assignment)).detect
+        return {assignment: discover(path, markers)}
+    markers = tuple(m for name in course.assignments() for m in load_rubric(course.rubric(name)).detect)
+    folders = discover(path, markers)
+    detected = {folder: _assignment_of(folder, course) for folder in folders}
+    known = [a for a in detected.values() if a]
+    if not known:
+        raise GraderError(f"cannot tell which assignment {path} is; pass --assignment "
+                          f"({', '.join(course.assignments())})")
+    majority = max(set(known), key=known.count)
+    groups: dict[str, list[Path]] = {}
+    for folder, name in detected.items():
+        groups.setdefault(name or majority, []).append(folder)
+    return groups
 
 
 def _grade_one(grader: Grader, folder: Path, out: Path | None) -> Result:
@@ -98,9 +129,3 @@ def _ungradable(grader: Grader, folder: Path, reason: str) -> Result:
                                 model_answer=q.model_answer) for q in grader.rubric.questions]
     return Result(submission=folder.name, assignment=grader.rubric.assignment, questions=questions,
                   rubric_hash=grader.rubric.sha256, sandbox=grader.sandbox.name, error=reason)
-
-
-def safe_name(name: str) -> str:
-    """A folder name that cannot climb out of the output folder."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return cleaned or "submission"

@@ -22,6 +22,9 @@ class Context:
 
     dataset: Any = None  # grader.data.Dataset, or None when data checks are skipped
     thresholds: dict[str, Any] = field(default_factory=dict)
+    submission: Any = None  # grader.submission.Submission: for values read from its notebook
+    reference_dir: Any = None  # pathlib.Path of the reference solution (course-side inputs)
+    cache: dict[str, Any] = field(default_factory=dict)  # per-submission memo for check kinds
 
 
 @dataclass

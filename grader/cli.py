@@ -58,10 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--assignment", default=None, help="default: detected from the submission's files")
-    p.add_argument("--dataset", default="auto", choices=["auto", "mnist", "digits", "fashion-mnist"],
-                   help="auto: MNIST when available, else the offline digits stand-in (said loudly)")
-    p.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist.npz or the OpenML cache")
-    p.add_argument("--download", action="store_true", help="allow fetching MNIST from OpenML")
+    p.add_argument("--dataset", default="auto",
+                   help="auto (default): the real dataset when available, else the offline stand-in, said loudly; "
+                        "pset4: mnist, fashion-mnist, digits; modular: cifar100, synthetic-cifar")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder holding mnist.npz / cifar-100-python (default: ~/.cache/mlp-grader)")
+    p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
     p.add_argument("--sandbox", default=None, help="sandbox level (default: the strongest available)")
     p.add_argument("--timeout-scale", type=float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")

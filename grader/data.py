@@ -6,6 +6,8 @@ from OpenML into it only when asked to (`--download`).
 range and split the handout's way; its thresholds are calibrated separately in the rubric.
 `fashion-mnist`: Debian's `dataset-fashion-mnist` files, real 70,000x784 data for full-size
 benchmarks on machines without internet.
+`cifar100`: the official CIFAR-100 python archive (20 coarse classes); `synthetic-cifar` is its
+offline stand-in of the same shapes.
 
 Labels of the held-out split (`y_test`) stay in the parent: `export_for_probe` never writes them.
 """
@@ -22,7 +24,7 @@ from .errors import DataUnavailable, GraderError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("MLP_GRADER_DATA", Path.home() / ".cache" / "mlp-grader"))
 FASHION_DIR = Path("/usr/share/dataset-fashion-mnist")
-DATASETS = ("mnist", "digits", "fashion-mnist")
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 
 
 @dataclass
@@ -124,25 +126,104 @@ def load_fashion_mnist(folder: Path = FASHION_DIR) -> Dataset:
                          description=f"Fashion-MNIST 70,000 images from {folder}, split as the handout splits MNIST")
 
 
-def resolve_dataset(requested: str, data_dir: Path | None = None, download: bool = False) -> tuple[Dataset, str]:
+def load_cifar100(data_dir: Path, download: bool = False) -> Dataset:
+    """The official CIFAR-100 python archive (folder `cifar-100-python` with the `train` and
+    `test` pickles, or its .tar.gz) in data_dir, 20 coarse classes, the handout's split: the
+    official training set's first 40,000 images for training and the next 10,000 for
+    validation, per-channel mean/std of the training split. The official test set is the
+    held-out split."""
+    folder = _cifar_folder(data_dir, download)
+    train, test = _unpickle(folder / "train"), _unpickle(folder / "test")
+    nhwc = lambda flat: np.asarray(flat, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    X, y = nhwc(train[b"data"]).astype(np.float32) / 255, np.asarray(train[b"coarse_labels"], dtype=np.int64)
+    X_test = nhwc(test[b"data"]).astype(np.float32) / 255
+    y_test = np.asarray(test[b"coarse_labels"], dtype=np.int64)
+    mean = X[:40000].mean(axis=(0, 1, 2), keepdims=True)
+    std = X[:40000].std(axis=(0, 1, 2), keepdims=True)
+    norm = lambda a: (a - mean) / std
+    return Dataset("cifar100", f"CIFAR-100, 20 coarse classes, 40k/10k split of the training set; "
+                               f"held-out: the official test set ({folder})",
+                   norm(X[:40000]), y[:40000], norm(X[40000:50000]), y[40000:50000], norm(X_test), y_test)
+
+
+def _cifar_folder(data_dir: Path, download: bool) -> Path:
+    folder = data_dir / "cifar-100-python"
+    archive = data_dir / "cifar-100-python.tar.gz"
+    if not (folder / "train").is_file():
+        if not archive.is_file() and download:
+            import urllib.request
+
+            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                urllib.request.urlretrieve(CIFAR_URL, archive)
+            except OSError as exc:
+                raise DataUnavailable(f"could not download CIFAR-100: {exc}") from exc
+        if not archive.is_file():
+            raise DataUnavailable(f"CIFAR-100 not found in {data_dir} (put cifar-100-python.tar.gz or its "
+                                  "extracted folder there, or grade once with --download)")
+        import tarfile
+
+        with tarfile.open(archive) as tar:
+            tar.extractall(data_dir, filter="data")
+    return folder
+
+
+def _unpickle(path: Path) -> dict:
+    import pickle
+
+    # The official archive is pickled; it comes from the TA's data folder, never from a student.
+    with path.open("rb") as fh:
+        return pickle.load(fh, encoding="bytes")
+
+
+def synthetic_cifar(seed: int = 0, sizes: tuple[int, int, int] = (2000, 500, 500), noise: float = 12.0) -> Dataset:
+    """CIFAR-shaped stand-in for tests and the offline demo: 20 Gaussian class means plus
+    noise, normalised per channel like the real data. Not real images: its threshold is
+    calibrated separately (rubrics/modular.toml)."""
+    rng = np.random.RandomState(seed)
+    means = rng.randn(20, 32, 32, 3).astype(np.float32)
+
+    def draw(n: int):
+        labels = rng.randint(20, size=n)
+        return (means[labels] + noise * rng.randn(n, 32, 32, 3).astype(np.float32)), labels.astype(np.int64)
+
+    (X, y), (X_val, y_val), (X_test, y_test) = (draw(n) for n in sizes)
+    mean, std = X.mean(axis=(0, 1, 2), keepdims=True), X.std(axis=(0, 1, 2), keepdims=True)
+    norm = lambda a: ((a - mean) / std).astype(np.float32)
+    return Dataset("synthetic-cifar", f"synthetic CIFAR-shaped data (20 classes, {sizes[0]}/{sizes[1]}/{sizes[2]} "
+                                      "images of 32x32x3, Gaussian class means plus noise): offline stand-in",
+                   norm(X), y, norm(X_val), y_val, norm(X_test), y_test)
+
+
+LOADERS = {
+    "mnist": lambda data_dir, download: load_mnist(data_dir, download),
+    "digits": lambda data_dir, download: load_digits_dataset(),
+    "fashion-mnist": lambda data_dir, download: load_fashion_mnist(),
+    "cifar100": lambda data_dir, download: load_cifar100(data_dir, download),
+    "synthetic-cifar": lambda data_dir, download: synthetic_cifar(),
+}
+
+
+def resolve_dataset(requested: str, choices: dict, data_dir: Path | None = None,
+                    download: bool = False) -> tuple[Dataset, str]:
     """Returns the dataset and a warning to show when it is a stand-in.
 
-    `auto` takes MNIST when it is here and otherwise says loudly that it uses digits; naming a
+    `choices` is the rubric's [data] table: `default` (the real dataset), `offline` (the
+    stand-in) and `datasets` (every name the rubric has thresholds for). `auto` takes the
+    default when it is here and otherwise says loudly that it uses the stand-in; naming a
     dataset explicitly never falls back.
     """
     data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+    allowed = choices.get("datasets", [])
     if requested == "auto":
         try:
-            return load_mnist(data_dir, download=download), ""
+            return LOADERS[choices["default"]](data_dir, download), ""
         except DataUnavailable as exc:
-            return load_digits_dataset(), (
-                f"MNIST not available ({exc}). Using the offline stand-in: scikit-learn's digits, "
-                "with its own calibrated thresholds. Pass --dataset mnist to refuse the stand-in."
+            offline = choices["offline"]
+            return LOADERS[offline](data_dir, download), (
+                f"{choices['default']} not available ({exc}). Using the offline stand-in: {offline}, "
+                f"with its own calibrated thresholds. Pass --dataset {choices['default']} to refuse the stand-in."
             )
-    if requested == "mnist":
-        return load_mnist(data_dir, download=download), ""
-    if requested == "digits":
-        return load_digits_dataset(), ""
-    if requested == "fashion-mnist":
-        return load_fashion_mnist(), ""
-    raise GraderError(f"unknown dataset {requested!r}; choose from auto, {', '.join(DATASETS)}")
+    if requested not in allowed:
+        raise GraderError(f"unknown dataset {requested!r} for this assignment; choose from auto, {', '.join(allowed)}")
+    return LOADERS[requested](data_dir, download), ""

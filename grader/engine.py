@@ -25,7 +25,7 @@ from .submission import Submission, load_submission, make_working_copy
 @dataclass(frozen=True)
 class GradeOptions:
     sandbox: str | None = None  # None: the strongest level available
-    dataset: str = "auto"  # auto | mnist | digits | fashion-mnist
+    dataset: str = "auto"  # auto, or one of the rubric's [data] datasets
     data_dir: Path | None = None
     download: bool = False
     public_only: bool = False  # a student's self-check: no hidden checks, no reference needed
@@ -73,12 +73,13 @@ class Grader:
     def dataset(self) -> Dataset | None:
         if self._dataset is None and any(c.needs_data and self.selected(c) for c in self.rubric.checks()):
             self._dataset, self.dataset_warning = resolve_dataset(
-                self.options.dataset, self.options.data_dir, self.options.download)
+                self.options.dataset, self.rubric.data, self.options.data_dir, self.options.download)
         return self._dataset
 
-    def context(self) -> Context:
+    def context(self, submission: Submission | None = None) -> Context:
         ds = self.dataset
-        return Context(dataset=ds, thresholds=self.rubric.thresholds(ds.name) if ds else {})
+        return Context(dataset=ds, thresholds=self.rubric.thresholds(ds.name) if ds else {},
+                       submission=submission, reference_dir=self.course.reference(self.rubric.assignment))
 
     # ------------------------------------------------------------------ grading
 
@@ -89,7 +90,7 @@ class Grader:
                         files=dict(sub.files), rubric_hash=self.rubric.sha256, grader_version=__version__,
                         sandbox=self.sandbox.name, sandbox_limitations=self.sandbox.limitations)
         result.notes += [f"ignored: {item}" for item in sub.ignored]
-        ctx = self.context()
+        ctx = self.context(sub)
         result.dataset = ctx.dataset.description if ctx.dataset else "none (training checks not run)"
         if self.dataset_warning:
             result.notes.append(self.dataset_warning)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import jinja2
@@ -16,6 +17,15 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["pts"] = lambda v: "—" if v is None else f"{v:g}"
+
+
+def safe_name(name: str) -> str:
+    """The folder a submission's report goes to: a name that cannot climb out of the output."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned or "submission"
+
+
+_ENV.filters["safe_name"] = safe_name
 
 
 def write_report(result: Result, folder: Path) -> Path:
@@ -49,10 +59,15 @@ def write_gradebook(results: list[Result], path: Path) -> Path:
 
 
 def write_index(results: list[Result], folder: Path, title: str) -> Path:
+    """One table per assignment (a folder may mix them), each student linked to its report."""
     path = folder / "index.html"
-    rows = sorted(results, key=lambda r: r.submission)
-    html = _ENV.get_template("index.html.j2").render(results=rows, title=title,
-                                                    questions=_question_columns(results))
+    tables = []
+    for assignment in sorted({r.assignment for r in results}):
+        rows = sorted((r for r in results if r.assignment == assignment), key=lambda r: r.submission)
+        tables.append({"assignment": assignment, "results": rows, "questions": _question_columns(rows),
+                       "gradebook": "gradebook.csv" if len({r.assignment for r in results}) == 1
+                       else f"gradebook-{assignment}.csv"})
+    html = _ENV.get_template("index.html.j2").render(tables=tables, title=title, count=len(results))
     path.write_text(html, encoding="utf-8")
     return path
 

@@ -30,38 +30,15 @@ from grader.probe import Task, run_probe
 from grader.sandbox import GiB
 
 REPO = Path(__file__).resolve().parent.parent
-FIX_ENV = "MLP_GRADER_TEST_BWRAP_FIX"
+from conftest import FIX_ENV
 
 
 # ---------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    sb = BwrapSandbox()
-    ok, reason = sb.available()
-    changed: list[tuple[Path, int]] = []
-    try:
-        if not ok and os.environ.get(FIX_ENV) == "1" and sb.root:
-            for root in bwrap._interpreter_roots():
-                blocked = bwrap._blocked_dir(root, sb.uid, sb.gid)
-                if blocked is not None and all(blocked != c for c, _ in changed):
-                    mode = stat.S_IMODE(os.stat(blocked).st_mode)
-                    os.chmod(blocked, mode | 0o001)
-                    changed.append((blocked, mode))
-                    warnings.warn(f"{FIX_ENV}=1: machine change for the bwrap tests: chmod o+x {blocked} "
-                                  f"(mode {mode:o} is restored afterwards)")
-            bwrap._checked.clear()
-            ok, reason = sb.available()
-        if not ok:
-            hint = "" if os.environ.get(FIX_ENV) else (
-                f" (tests/CI only: set {FIX_ENV}=1 to let the tests apply the fix for the session)")
-            pytest.skip(f"bwrap level not available: {reason}{hint}")
-        yield sb
-    finally:
-        for path, mode in reversed(changed):
-            os.chmod(path, mode)
-        bwrap._checked.clear()
+@pytest.fixture
+def sandbox(bwrap_sandbox):
+    return bwrap_sandbox
 
 
 @pytest.fixture

@@ -92,7 +92,8 @@ def test_check_full_runs_the_training_checks(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["grade", "/no/such/folder"], "no such file or folder"),
-    (["grade", str(REPO / "pyproject.toml")], "cannot tell which assignment"),
+    (["grade", str(REPO / "pyproject.toml")], "not a folder"),
+    (["grade", str(REPO / "tests")], "cannot tell which assignment"),
     (["grade", str(REPO / "reference" / "pset4"), "--dataset", "mnist", "--data-dir", "/nonexistent"],
      "mnist.npz not found"),
     (["grade", str(REPO / "reference" / "pset4"), "--assignment", "nope"], "unknown assignment 'nope'"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from grader.data import handout_split, load_digits_dataset, resolve_dataset
-from grader.errors import DataUnavailable
+from grader.errors import DataUnavailable, GraderError
 
 
 def test_handout_split_permutes_with_seed_0_and_subtracts_the_training_mean():
@@ -33,17 +33,22 @@ def test_probe_export_never_contains_the_held_out_labels(tmp_path):
                                                           "y_train.npy", "y_val.npy"]
 
 
+PSET4 = {"datasets": ["mnist", "fashion-mnist", "digits"], "default": "mnist", "offline": "digits"}
+
+
 def test_auto_falls_back_loudly_and_explicit_mnist_refuses(tmp_path):
-    ds, warning = resolve_dataset("auto", tmp_path)
+    ds, warning = resolve_dataset("auto", PSET4, tmp_path)
     assert ds.name == "digits" and "offline stand-in" in warning and "--dataset mnist" in warning
     with pytest.raises(DataUnavailable, match="mnist.npz not found"):
-        resolve_dataset("mnist", tmp_path)
+        resolve_dataset("mnist", PSET4, tmp_path)
+    with pytest.raises(GraderError, match="unknown dataset 'cifar100' for this assignment"):
+        resolve_dataset("cifar100", PSET4, tmp_path)
 
 
 def test_mnist_npz_in_the_data_dir_is_used(tmp_path):
     rng = np.random.RandomState(0)
     np.savez(tmp_path / "mnist.npz", X=rng.randint(0, 256, (70000, 784)).astype(np.uint8),
              y=rng.randint(0, 10, 70000))
-    ds, warning = resolve_dataset("auto", tmp_path)
+    ds, warning = resolve_dataset("auto", PSET4, tmp_path)
     assert ds.name == "mnist" and warning == ""
     assert (len(ds.X_train), len(ds.X_val), len(ds.X_test)) == (50000, 10000, 10000)

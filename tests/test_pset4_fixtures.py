@@ -99,8 +99,8 @@ EXPECTED = {
     # Prints "PASSED" and fake JSON results everywhere; only its zero-filled histories have the
     # right lengths.
     "hostile_fake_print": (1, {c: (0, "") for c in ALL_FAIL if c != "history_format"}),
-    # Tries to import and patch the grader and to find the reference on disk; neither is
-    # reachable from the probe's import path, so its zero fallback is what gets graded.
+    # Tries to import and patch the grader and to find the reference on disk; under bwrap neither
+    # is reachable, so its zero fallback is what gets graded.
     "hostile_patch_grader": (1, {c: (0, "") for c in ALL_FAIL if c != "history_format"}),
 }
 
@@ -119,7 +119,12 @@ def check_result(result, expected_total, expected_checks):
     assert result.autograded_points == pytest.approx(expected_total, abs=1e-3)
 
 
-@pytest.mark.parametrize("name", [n for n in EXPECTED if n != "hostile_infinite_loop"])
+# Run at the bwrap level only: at the process level the filesystem is visible, and whether the
+# fixture finds a copy of the reference depends on what else is on the disk.
+BWRAP_ONLY = ("hostile_patch_grader",)
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n not in ("hostile_infinite_loop", *BWRAP_ONLY)])
 def test_fixture_gets_exact_points(pset4_grader, name):
     result = pset4_grader.grade(PSET4_FIXTURES / name)
     check_result(result, *EXPECTED[name])
@@ -131,6 +136,14 @@ def test_infinite_loop_costs_only_the_checks_that_loop():
         result = grader.grade(PSET4_FIXTURES / "hostile_infinite_loop")
     check_result(result, *EXPECTED["hostile_infinite_loop"])
     assert {c.status for c in result.checks() if c.points == 0} == {"timeout"}
+
+
+@pytest.mark.parametrize("name", BWRAP_ONLY)
+def test_hostile_fixture_gets_exact_points_under_bwrap(bwrap_sandbox, name):
+    with Grader("pset4", replace(OPTIONS, sandbox="bwrap")) as grader:
+        result = grader.grade(PSET4_FIXTURES / name)
+    assert result.sandbox == "bwrap"
+    check_result(result, *EXPECTED[name])
 
 
 def test_reference_gets_every_autograded_point(pset4_grader):

@@ -1,0 +1,1 @@
+"""Multi-layer perceptron building blocks: layers, networks and the training loop."""

@@ -1,0 +1,480 @@
+"""Check kinds of the modular layers-and-optimizers assignment. Handout inputs and published
+numbers come from reference/modular/handout_checks.py (course side, never in the sandbox);
+hidden checks draw their own inputs from the seeds in rubrics/modular.toml."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from ..checks import Context, Kind, Outcome, failed_task, rel_error, shape_problem
+from ..notebook_values import NotebookValueError, read_values
+from ..probe import GiB, Task, TaskOutput
+from ..rubric import CheckSpec
+
+HYPER = ("batch_size", "epochs", "lr_decay", "lr_decay_every")
+
+
+def handout(ctx: Context):
+    """The course's module of handout inputs and published numbers (loaded once per grading)."""
+    if "handout" not in ctx.cache:
+        path = Path(ctx.reference_dir) / "handout_checks.py"
+        spec = importlib.util.spec_from_file_location("modular_handout_checks", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        ctx.cache["handout"] = module
+    return ctx.cache["handout"]
+
+
+def _task(spec: CheckSpec, fn: str, tag: str, params: dict, arrays: dict, timeout: float = 10.0) -> Task:
+    return Task(id=f"{fn}-{tag}", fn=fn, params=params, arrays=arrays,
+                timeout=float(spec.params.get("timeout", timeout)))
+
+
+def _arrays(inputs: dict) -> tuple[dict, dict]:
+    """Split a handout input dict into numpy arrays and plain parameters."""
+    arrays = {k: np.asarray(v) for k, v in inputs.items() if isinstance(v, np.ndarray)}
+    params = {k: v for k, v in inputs.items() if not isinstance(v, np.ndarray)}
+    return arrays, params
+
+
+def _first_failure(outputs, tasks, what) -> Outcome | None:
+    for task in tasks:
+        if not outputs[task.id].ok:
+            return failed_task(outputs[task.id], what)
+    return None
+
+
+def _compare(got: dict, want: dict, keys, tol: float) -> tuple[dict[str, float], list[str]]:
+    errors, problems = {}, []
+    for key in keys:
+        if key not in got:
+            problems.append(f"no {key} returned")
+            continue
+        problem = shape_problem(key, np.asarray(got[key]), np.shape(want[key]))
+        if problem:
+            problems.append(problem)
+            continue
+        errors[key] = rel_error(got[key], want[key])
+        if errors[key] > tol:
+            problems.append(f"{key} off by relative error {errors[key]:.2e} (tolerance {tol:g})")
+    return errors, problems
+
+
+def _score_parts(passed: int, total: int, ok: str, problems: list[str], details=None) -> Outcome:
+    if not problems:
+        return Outcome(1.0, ok, details or {})
+    return Outcome(passed / total, "; ".join(problems), details or {})
+
+
+# ---------------------------------------------------------------- layer checks on handout inputs
+
+LAYER_TASKS = {  # handout input function -> probe task, and the keys the probe returns
+    "fc_forward": "fc_layer", "fc_backward": "fc_layer", "gelu_forward": "gelu_layer",
+    "gelu_backward": "gelu_layer", "fc_gelu": "fc_gelu", "softmax_ce": "softmax_ce",
+    "dropout_backward": "dropout_backward",
+}
+
+
+def _handout_task(spec: CheckSpec, ctx: Context, inputs_name: str, numeric: bool = False) -> Task:
+    inputs = getattr(handout(ctx), f"{inputs_name}_inputs")()
+    # The handout flattens the input before the fc layer; so does the grader, so that these
+    # checks do not depend on the student's flatten layer.
+    if inputs_name == "fc_backward":
+        inputs = {**inputs, "x": inputs.pop("inp").reshape(15, -1)}
+    if inputs_name == "fc_forward":
+        inputs = {**inputs, "x": inputs["x"].reshape(inputs["x"].shape[0], -1)}
+    arrays, params = _arrays(inputs)
+    return _task(spec, LAYER_TASKS[inputs_name], f"handout-{inputs_name}" + ("-numeric" if numeric else ""),
+                 {**params, "numeric": numeric}, arrays, timeout=20.0)
+
+
+def plan_published(spec, ctx):
+    return [_handout_task(spec, ctx, spec.params["inputs"])]
+
+
+def score_published(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_published(spec, ctx)[0]
+    out = outputs[task.id]
+    what = spec.params["what"]
+    if not out.ok:
+        return failed_task(out, what)
+    expected = handout(ctx).EXPECTED[spec.params["expected"]]
+    tol = spec.params["tolerance"]
+    errors, problems = _compare(out.arrays, {"out": expected}, ["out"], tol)
+    details = {"expected": f"the handout's {spec.params['expected']}", "got": errors.get("out"),
+               "tolerance": tol}
+    if problems:
+        return Outcome(0.0, f"{what}: {problems[0]}", details)
+    return Outcome(1.0, f"{what} matches the handout (relative error {errors['out']:.1e})", details)
+
+
+def plan_numeric(spec, ctx):
+    return [_handout_task(spec, ctx, spec.params["inputs"], numeric=True)]
+
+
+def score_numeric(spec, ctx, outputs, reference) -> Outcome:
+    """The handout's own check: analytic gradients against centered differences."""
+    out = outputs[plan_numeric(spec, ctx)[0].id]
+    what, tol, keys = spec.params["what"], spec.params["tolerance"], spec.params["keys"]
+    if not out.ok:
+        return failed_task(out, what)
+    errors, problems = _compare(out.arrays, {k: out.arrays.get("num_" + k) for k in keys if "num_" + k in out.arrays},
+                                keys, tol)
+    details = {"relative_errors": errors, "tolerance": tol}
+    return _score_parts(len(keys) - len(problems), len(keys),
+                        f"{what}: {', '.join(keys)} match the numerical gradient", 
+                        [f"{what}: {p}" for p in problems], details)
+
+
+# ---------------------------------------------------------------- hidden checks vs the reference
+
+def _random_layer_inputs(kind: str, case: dict) -> dict:
+    rng = np.random.RandomState(case["seed"])
+    N, D, H = case.get("N", 6), case.get("D", 7), case.get("H", 5)
+    if kind == "fc_layer":
+        return {"x": rng.randn(N, D), "w": rng.randn(D, H), "b": rng.randn(H), "dout": rng.randn(N, H)}
+    if kind == "gelu_layer":
+        return {"x": 2 * rng.randn(N, D), "dout": rng.randn(N, D)}
+    if kind == "fc_gelu":
+        return {"x": rng.randn(N, 5, 3), "w": rng.randn(15, 5), "b": rng.randn(5), "dout": rng.randn(N, 5)}
+    if kind == "softmax_ce":
+        scale = case.get("scale", 1.0)  # large logits: a softmax without max subtraction overflows
+        return {"x": scale * rng.randn(N, D), "y": rng.randint(D, size=N)}
+    raise ValueError(kind)
+
+
+def plan_reference(spec, ctx):
+    fn = spec.params["task"]
+    return [_task(spec, fn, f"hidden-{spec.id}-{case['seed']}", {"numeric": False}, _random_layer_inputs(fn, case))
+            for case in spec.params["cases"]]
+
+
+def score_reference(spec, ctx, outputs, reference) -> Outcome:
+    tasks = plan_reference(spec, ctx)
+    what, tol, keys = spec.params["what"], spec.params["tolerance"], spec.params["keys"]
+    failure = _first_failure(outputs, tasks, what)
+    if failure:
+        return failure
+    wrong: dict[str, int] = {}
+    for task in tasks:
+        _, problems = _compare(outputs[task.id].arrays, reference[task.id].arrays, keys, tol)
+        for key in keys:
+            if any(p.startswith(key) or p == f"no {key} returned" for p in problems):
+                wrong[key] = wrong.get(key, 0) + 1
+    total = len(tasks) * len(keys)
+    if not wrong:
+        return Outcome(1.0, f"{what}: {', '.join(keys)} match the reference on hidden inputs")
+    names = ", ".join(f"{k} ({n} of {len(tasks)} inputs)" for k, n in wrong.items())
+    return Outcome((total - sum(wrong.values())) / total, f"{what}: differs from the reference for {names}")
+
+
+# ---------------------------------------------------------------- dropout
+
+def plan_dropout_stats(spec, ctx):
+    inputs = handout(ctx).dropout_forward_inputs()
+    return [_task(spec, "dropout_forward", "handout", {"keep_probs": inputs["keep_probs"], "seed": 100},
+                  {"x": inputs["x"]})]
+
+
+def score_dropout_stats(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_dropout_stats(spec, ctx)[0]
+    out = outputs[task.id]
+    if not out.ok:
+        return failed_task(out, "dropout forward")
+    x = task.arrays["x"]
+    keeps = task.params["keep_probs"]
+    problems = {"fraction": [], "mean": [], "test": [], "off": []}
+    for i, keep in enumerate(keeps):
+        train, test = out.arrays.get(f"train_{i}"), out.arrays.get(f"test_{i}")
+        if train is None or test is None or train.shape != x.shape or test.shape != x.shape:
+            return Outcome(0.0, f"dropout forward returned the wrong shape for keep_prob={keep}")
+        if not np.allclose(test, x):
+            problems["test"].append(f"keep_prob={keep}: changes the input at test time (is_training=False)")
+        if keep in (0, 1):
+            if not np.allclose(train, x):
+                problems["off"].append(f"keep_prob={keep} must mean no dropout, but the output differs from the input")
+            continue
+        dropped = float(np.mean(train == 0))
+        bound = 4 * np.sqrt(keep * (1 - keep) / x.size) + 1e-3  # 4 sigma of a binomial fraction
+        if abs(dropped - (1 - keep)) > bound:
+            problems["fraction"].append(f"keep_prob={keep}: {dropped:.3f} of the units are zeroed, "
+                                        f"expected {1 - keep:.2f} ± {bound:.3f}")
+        ratio = float(train.mean() / x.mean())
+        if abs(ratio - 1) > 0.05:
+            problems["mean"].append(f"keep_prob={keep}: the training-time mean is {ratio:.2f}× the input's "
+                                    "(inverted dropout divides by keep_prob to keep it)")
+    failed = [p for ps in problems.values() for p in ps]
+    passed = sum(1 for ps in problems.values() if not ps)
+    return _score_parts(passed, 4, "dropout forward: drop rate, inverted scaling, test-time identity and "
+                                   "keep_prob 0/1 are all right", [p for p in failed[:4]])
+
+
+def plan_dropout_mask(spec, ctx):
+    return [_handout_task(spec, ctx, "dropout_backward")]
+
+
+def score_dropout_mask(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_dropout_mask(spec, ctx)[0]
+    out = outputs[task.id]
+    if not out.ok:
+        return failed_task(out, "dropout backward")
+    x, dout = task.arrays["x"], task.arrays["dout"]
+    fwd, dx = out.arrays.get("out"), out.arrays.get("dx")
+    if fwd is None or dx is None or fwd.shape != x.shape or dx.shape != x.shape:
+        return Outcome(0.0, "dropout backward returned the wrong shape")
+    # With the same mask, out = x * mask / keep and dx = dout * mask / keep, so dx = dout * out / x.
+    if np.allclose(dx, dout * fwd / x, rtol=1e-8, atol=1e-10):
+        return Outcome(1.0, "dropout backward uses the same mask (and scale) as the forward pass")
+    return Outcome(0.0, "dropout backward does not use the forward pass's mask and scale")
+
+
+# ---------------------------------------------------------------- softmax + cross entropy (handout)
+
+def score_softmax_handout(spec, ctx, outputs, reference) -> Outcome:
+    out = outputs[plan_numeric(spec, ctx)[0].id]
+    if not out.ok:
+        return failed_task(out, "cross_entropy forward/backward")
+    expected, tol_loss, tol = handout(ctx).EXPECTED["softmax_ce_loss"], 0.01, spec.params["tolerance"]
+    loss = float(np.asarray(out.arrays.get("loss", np.nan)).reshape(-1)[0])
+    problems = []
+    if not abs(loss - expected) <= tol_loss:
+        problems.append(f"loss {loss:.5g}; expected about {expected} (log 6) for tiny logits over 6 classes")
+    errors, grad_problems = _compare(out.arrays, {"dx": out.arrays.get("num_dx")}, ["dx"], tol)
+    problems += [f"dx: {p}" for p in grad_problems]
+    details = {"expected": f"loss {expected} ± {tol_loss}, dx relative error < {tol}", "got": {"loss": loss, **errors}}
+    return _score_parts(2 - len(problems), 2, f"loss {loss:.5g} and dx match", problems, details)
+
+
+# ---------------------------------------------------------------- SmallFullyConnectedNetwork
+
+def plan_small_fcn(spec, ctx):
+    arrays, params = _arrays(handout(ctx).small_fcn_inputs())
+    return [_task(spec, "small_fcn", "handout", params, arrays)]
+
+
+def score_small_fcn(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_small_fcn(spec, ctx)[0]
+    out = outputs[task.id]
+    if not out.ok:
+        return failed_task(out, "SmallFullyConnectedNetwork")
+    hc = handout(ctx)
+    std = hc.EXPECTED["small_fcn_init_std"]
+    problems = []
+    stds = [float(out.arrays[f"init_w{i}_std"]) for i in (1, 2)]
+    biases = [float(out.arrays[f"init_b{i}_absmax"]) for i in (1, 2)]
+    if any(abs(s - std) > 2e-3 for s in stds) or any(b > 1e-12 for b in biases):
+        problems.append(f"initialisation: weight std {stds[0]:.4f} / {stds[1]:.4f} (expected {std}), "
+                        f"largest bias {max(biases):.2g} (expected 0)")
+    _, p = _compare(out.arrays, {"scores": hc.EXPECTED["small_fcn_scores"]}, ["scores"], 1e-6)
+    problems += p
+    loss = float(out.arrays["loss"])
+    if abs(loss - hc.EXPECTED["small_fcn_loss"]) > 1e-8:
+        problems.append(f"loss {loss:.12g}; the handout's is {hc.EXPECTED['small_fcn_loss']}")
+    keys = ["dw1", "db1", "dw2", "db2"]
+    _, p = _compare(out.arrays, reference[task.id].arrays, keys, spec.params["tolerance"])
+    problems += [f"gradient {q}" for q in p[:1]]
+    return _score_parts(4 - len(problems), 4, "initialisation, scores, loss 2.4248995879903195 and gradients "
+                                              "all match", problems)
+
+
+# ---------------------------------------------------------------- DropoutNet
+
+def plan_dropout_net(spec, ctx):
+    arrays, params = _arrays(handout(ctx).dropout_net_inputs())
+    return [_task(spec, "dropout_net", "handout", params, arrays, timeout=60.0)]
+
+
+def score_dropout_net(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_dropout_net(spec, ctx)[0]
+    out = outputs[task.id]
+    if not out.ok:
+        return failed_task(out, "DropoutNet gradient check")
+    tol = spec.params["tolerance"]
+    keeps = task.params["keep_probs"]
+    bad = []
+    for k, keep in enumerate(keeps):
+        pairs = [(out.arrays[f"grad_{k}_{j}"], out.arrays[f"num_{k}_{j}"]) for j in range(100)
+                 if f"grad_{k}_{j}" in out.arrays]
+        worst = max((rel_error(g, n) for g, n in pairs if g.shape == n.shape), default=np.inf)
+        if not pairs or any(g.shape != n.shape for g, n in pairs) or worst > tol:
+            bad.append(f"keep_prob={keep}: largest relative error {worst:.2e} > {tol:g}")
+    return _score_parts(len(keeps) - len(bad), len(keeps), "DropoutNet gradients match the numerical gradient "
+                        "for every keep_prob", ["DropoutNet " + b for b in bad])
+
+
+# ---------------------------------------------------------------- optimizers
+
+def plan_opt_published(spec, ctx):
+    name = spec.params["inputs"]
+    arrays, params = _arrays(getattr(handout(ctx), f"{name}_inputs")())
+    fn = "sgd_one_step" if name == "sgd_wd" else "adam_one_step"
+    return [_task(spec, fn, "handout", params, arrays)]
+
+
+def score_opt_published(spec, ctx, outputs, reference) -> Outcome:
+    out = outputs[plan_opt_published(spec, ctx)[0].id]
+    what = spec.params["what"]
+    if not out.ok:
+        return failed_task(out, what)
+    expected = {k: handout(ctx).EXPECTED[v] for k, v in spec.params["expected"].items()}
+    tol = spec.params["tolerance"]
+    errors, problems = _compare(out.arrays, expected, list(expected), tol)
+    details = {"expected": "the handout's matrices", "got": errors, "tolerance": tol}
+    return _score_parts(len(expected) - len(problems), len(expected),
+                        f"{what} matches the handout's matrices", [f"{what}: {p}" for p in problems], details)
+
+
+def _network_arrays(case: dict, steps: int) -> dict:
+    rng = np.random.RandomState(case["seed"])
+    shapes = case["shapes"]
+    arrays = {}
+    for j, (d_in, d_out) in enumerate(zip(shapes[:-1], shapes[1:])):
+        arrays[f"w{j}"], arrays[f"b{j}"] = rng.randn(d_in, d_out), rng.randn(d_out)
+        for step in range(steps):
+            arrays[f"gw{step}_{j}"], arrays[f"gb{step}_{j}"] = rng.randn(d_in, d_out), rng.randn(d_out)
+    return arrays
+
+
+def plan_opt_steps(spec, ctx):
+    tasks = []
+    for case in spec.params["cases"]:
+        params = {k: v for k, v in case.items() if k not in ("seed", "shapes")}
+        params["optimizer"] = spec.params["optimizer"]
+        tasks.append(_task(spec, "optimizer_steps", f"{spec.id}-{case['seed']}", params,
+                           _network_arrays(case, case["steps"])))
+    return tasks
+
+
+def score_opt_steps(spec, ctx, outputs, reference) -> Outcome:
+    tasks = plan_opt_steps(spec, ctx)
+    what, tol = spec.params["what"], spec.params["tolerance"]
+    failure = _first_failure(outputs, tasks, what)
+    if failure:
+        return failure
+    passed = 0
+    for task in tasks:
+        want = reference[task.id].arrays
+        _, problems = _compare(outputs[task.id].arrays, want, sorted(want), tol)
+        passed += not problems
+    msg = (f"{what}: parameters after several steps match the reference on every hidden case" if passed == len(tasks)
+           else f"{what}: parameters after several steps differ from the reference "
+                f"({len(tasks) - passed} of {len(tasks)} hidden cases)")
+    return Outcome(passed / len(tasks), msg)
+
+
+def plan_regularize(spec, ctx):
+    case = spec.params["case"]
+    return [_task(spec, "regularize", f"{spec.params['penalty']}-{case['seed']}",
+                  {"kind": spec.params["penalty"], "lam": spec.params["lam"]}, _network_arrays(case, 1))]
+
+
+def score_regularize(spec, ctx, outputs, reference) -> Outcome:
+    task = plan_regularize(spec, ctx)[0]
+    out = outputs[task.id]
+    kind, lam = spec.params["penalty"], spec.params["lam"]
+    if not out.ok:
+        return failed_task(out, f"apply_{kind}_regularization")
+    want = reference[task.id].arrays
+    weights = sorted(k for k in want if k.startswith("gw"))
+    _, problems = _compare(out.arrays, want, weights, 1e-9)
+    # The handout does not say whether biases are regularised: either convention earns credit.
+    for key in sorted(k for k in want if k.startswith("gb")):
+        got = out.arrays.get(key)
+        raw = task.arrays[key.replace("gb", "gb0_")]
+        if got is None or got.shape != raw.shape or not (np.allclose(got, want[key]) or np.allclose(got, raw)):
+            problems.append(f"bias gradient {key} is neither regularised nor left alone")
+    rule = "lam * sign(theta)" if kind == "l1" else "a multiple of theta"
+    if problems:
+        unchanged = all(np.allclose(out.arrays.get(k, np.nan), task.arrays[k.replace("gw", "gw0_")]) for k in weights)
+        hint = " (the gradients are unchanged: is the method still `pass`?)" if unchanged else ""
+        return Outcome(0.0, f"apply_{kind}_regularization({lam}) should add {rule} to every weight gradient"
+                            f"{hint}; {problems[0]}")
+    return Outcome(1.0, f"apply_{kind}_regularization adds {rule} to the gradients")
+
+
+def _notebook(ctx: Context) -> Path:
+    return Path(ctx.submission.path) / "Problem_1.ipynb"
+
+
+def plan_l2_equivalence(spec, ctx):
+    try:
+        lam = read_values(_notebook(ctx), ("l2_lambda",))["l2_lambda"]
+    except NotebookValueError:
+        return []
+    params = {"l2_lambda": float(lam), "lr": spec.params["lr"], "weight_decay": spec.params["weight_decay"],
+              "steps": spec.params["steps"]}
+    return [_task(spec, "l2_versus_weight_decay", f"lam{lam!r}", params, _network_arrays(spec.params["case"],
+                                                                                         spec.params["steps"]))]
+
+
+def score_l2_equivalence(spec, ctx, outputs, reference) -> Outcome:
+    try:
+        lam = read_values(_notebook(ctx), ("l2_lambda",))["l2_lambda"]
+    except NotebookValueError as exc:
+        return Outcome(0.0, f"cannot read the L2 lambda: {exc}", status="error")
+    out = outputs[plan_l2_equivalence(spec, ctx)[0].id]
+    if not out.ok:
+        return failed_task(out, f"SGD with L2 regularisation (lambda {lam:g} from the notebook)")
+    diffs = [float(np.max(np.abs(out.arrays[k] - out.arrays["wd_" + k[3:]])))
+             for k in out.arrays if k.startswith("l2_")]
+    worst = max(diffs) if diffs else np.inf
+    tol = spec.params["tolerance"]
+    details = {"expected": f"identical parameters within {tol:g}", "got": worst, "l2_lambda": lam}
+    if worst <= tol:
+        return Outcome(1.0, f"with l2_lambda = {lam:g} from the notebook, L2 regularisation gives exactly the same "
+                            f"parameters as weight decay {spec.params['weight_decay']:g} (max difference {worst:.1e})",
+                       details)
+    return Outcome(0.0, f"with l2_lambda = {lam:g} from the notebook, L2 and weight decay "
+                        f"{spec.params['weight_decay']:g} at lr {spec.params['lr']:g} end {worst:.2e} apart "
+                        f"after {spec.params['steps']} steps (must be within {tol:g})", details)
+
+
+# ---------------------------------------------------------------- TinyNet
+
+def plan_tinynet(spec, ctx):
+    try:
+        hyper = read_values(_notebook(ctx), HYPER)
+    except NotebookValueError:
+        return []
+    return [Task(id="tinynet_train", fn="tinynet_train", params={"hyper": hyper, "lr": 0.1, "seed": 123},
+                 timeout=float(ctx.thresholds.get("timeout", 1800)), memory=6 * GiB, needs_data=True)]
+
+
+def score_tinynet(spec, ctx, outputs, reference) -> Outcome:
+    try:
+        hyper = read_values(_notebook(ctx), HYPER)
+    except NotebookValueError as exc:
+        return Outcome(0.0, f"cannot read the TinyNet hyper-parameters: {exc}", status="error")
+    out = outputs["tinynet_train"]
+    setting = ", ".join(f"{k}={v}" for k, v in hyper.items())
+    if not out.ok:
+        return failed_task(out, f"training TinyNet ({setting})")
+    pred, y = out.arrays.get("pred_test"), ctx.dataset.y_test
+    if pred is None or pred.shape != y.shape:
+        return Outcome(0.0, f"TinyNet predictions have shape {None if pred is None else pred.shape}, expected {y.shape}")
+    acc = float(np.mean(pred == y))
+    full, zero = ctx.thresholds["tinynet"]["full"], ctx.thresholds["tinynet"]["zero"]
+    fraction = float(np.clip((acc - zero) / (full - zero), 0, 1))
+    details = {"expected": f"held-out accuracy >= {full}", "got": acc, "hyper_parameters": hyper}
+    artifacts = {k: v for k, v in out.arrays.items() if k != "pred_test"}
+    return Outcome(fraction, f"TinyNet ({setting}): held-out accuracy {acc:.4f} on {ctx.dataset.name} "
+                             f"(full points from {full}, none below {zero})", details, artifacts=artifacts)
+
+
+KINDS = {
+    "published": Kind(plan_published, score_published),
+    "numeric": Kind(plan_numeric, score_numeric),
+    "reference": Kind(plan_reference, score_reference, reference=True),
+    "dropout_stats": Kind(plan_dropout_stats, score_dropout_stats),
+    "dropout_mask": Kind(plan_dropout_mask, score_dropout_mask),
+    "softmax_handout": Kind(plan_numeric, score_softmax_handout),
+    "small_fcn": Kind(plan_small_fcn, score_small_fcn, reference=True),
+    "dropout_net": Kind(plan_dropout_net, score_dropout_net),
+    "optimizer_published": Kind(plan_opt_published, score_opt_published),
+    "optimizer_steps": Kind(plan_opt_steps, score_opt_steps, reference=True),
+    "regularize": Kind(plan_regularize, score_regularize, reference=True),
+    "l2_equivalence": Kind(plan_l2_equivalence, score_l2_equivalence),
+    "tinynet": Kind(plan_tinynet, score_tinynet),
+}

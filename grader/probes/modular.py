@@ -1,0 +1,347 @@
+"""Probe for the modular layers-and-optimizers assignment: runs in the sandbox child, calls the
+student's lib/ on inputs the parent chose and returns numbers only. Parameter names are
+discovered from the student's objects (by shape), never assumed.
+
+Each task takes (params, arrays, data_dir) and returns a dict of name -> array-like.
+"""
+import os
+
+import numpy as np
+
+
+def _lib():
+    from lib import optim
+    from lib.mlp import fully_conn, layer_utils
+
+    return layer_utils, fully_conn, optim
+
+
+def import_module(params, arrays, data_dir):
+    lu, fcn, optim = _lib()
+    return {"ok": 1}
+
+
+# ------------------------------------------------------------------ helpers
+
+def _fc_layers(net):
+    """The layers of a sequential that hold a weight matrix, in order."""
+    return [layer for layer in net.layers
+            if getattr(layer, "params", None) and any(np.ndim(v) == 2 for v in layer.params.values())]
+
+
+def _wb_names(layer):
+    names = list(layer.params)
+    w = [n for n in names if np.ndim(layer.params[n]) == 2]
+    b = [n for n in names if np.ndim(layer.params[n]) == 1]
+    if len(w) != 1 or len(b) != 1:
+        raise ValueError(f"cannot tell the weight and bias of layer {getattr(layer, 'name', '?')} "
+                         f"from its params {names}")
+    return w[0], b[0]
+
+
+def _set_fc(net, layer, w, b):
+    """Assign through the student's sequential.assign, as the handout's notebook does."""
+    wn, bn = _wb_names(layer)
+    net.assign(wn, w.copy())
+    net.assign(bn, b.copy())
+    return wn, bn
+
+
+def _numeric(f, x, dout, h=1e-5):
+    """Centered differences of sum(f(x) * dout) with respect to x (f may be array-valued)."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * dout) / (2 * h)
+        it.iternext()
+    return grad
+
+
+# ------------------------------------------------------------------ layers
+
+def fc_layer(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    x, w, b = arrays["x"], arrays["w"], arrays["b"]
+    layer = lu.fc(w.shape[0], w.shape[1], params.get("init_scale", 0.02), name="fc_probe")
+    wn, bn = _wb_names(layer)
+    layer.params[wn], layer.params[bn] = w.copy(), b.copy()
+    out = {"out": layer.forward(x.copy())}
+    if "dout" in arrays:
+        dout = arrays["dout"]
+        out["dx"] = layer.backward(dout.copy())
+        out["dw"], out["db"] = layer.grads[wn], layer.grads[bn]
+        if params.get("numeric"):
+            xs, ws, bs = x.copy(), w.copy(), b.copy()
+
+            def run(x_=None, w_=None, b_=None):
+                layer.params[wn] = ws if w_ is None else w_
+                layer.params[bn] = bs if b_ is None else b_
+                return layer.forward(xs if x_ is None else x_)
+
+            out["num_dx"] = _numeric(lambda v: run(x_=v), xs.copy(), dout)
+            out["num_dw"] = _numeric(lambda v: run(w_=v), ws.copy(), dout)
+            out["num_db"] = _numeric(lambda v: run(b_=v), bs.copy(), dout)
+    return out
+
+
+def gelu_layer(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    x = arrays["x"]
+    layer = lu.gelu(name="gelu_probe")
+    out = {"out": layer.forward(x.copy())}
+    if "dout" in arrays:
+        dout = arrays["dout"]
+        out["dx"] = layer.backward(dout.copy())
+        if params.get("numeric"):
+            out["num_dx"] = _numeric(lambda v: lu.gelu(name="gelu_num").forward(v), x.copy(), dout)
+    return out
+
+
+def dropout_forward(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    x = arrays["x"]
+    out = {}
+    for i, keep in enumerate(params["keep_probs"]):
+        layer = lu.dropout(keep, name=f"drop{i}")
+        out[f"train_{i}"] = layer.forward(x.copy(), True, seed=params["seed"] + i)
+        out[f"test_{i}"] = layer.forward(x.copy(), False, seed=params["seed"] + i)
+    return out
+
+
+def dropout_backward(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    x, dout = arrays["x"], arrays["dout"]
+    layer = lu.dropout(params["keep_prob"], seed=params["layer_seed"], name="drop_probe")
+    out = layer.forward(x.copy(), True, seed=params["forward_seed"])
+    dx = layer.backward(dout.copy())
+    fresh = lu.dropout(params["keep_prob"], seed=params["layer_seed"], name="drop_num")
+    num = _numeric(lambda v: fresh.forward(v, True, seed=params["forward_seed"]), x.copy(), dout)
+    return {"out": out, "dx": dx, "num_dx": num}
+
+
+def fc_gelu(params, arrays, data_dir):
+    _, fcn, _ = _lib()
+    x, w, b, dout = arrays["x"], arrays["w"], arrays["b"], arrays["dout"]
+    model = fcn.TestFCGeLU()
+    layer = _fc_layers(model.net)[0]
+    wn, bn = _set_fc(model.net, layer, w, b)
+    out = model.forward(x.copy())
+    dx = model.backward(dout.copy())
+    result = {"out": out, "dx": dx, "dw": model.net.get_grads(wn), "db": model.net.get_grads(bn)}
+    if params.get("numeric"):
+        result["num_dx"] = _numeric(lambda v: model.forward(v), x.copy(), dout)
+    return result
+
+
+def softmax_ce(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    x, y = arrays["x"], arrays["y"]
+    loss_layer = lu.cross_entropy()
+    loss = loss_layer.forward(x.copy(), y.copy())
+    dx = loss_layer.backward()
+    result = {"loss": loss, "dx": dx}
+    if params.get("numeric"):
+        result["num_dx"] = _numeric(lambda v: lu.cross_entropy().forward(v, y), x.copy(), np.float64(1.0))
+    return result
+
+
+# ------------------------------------------------------------------ networks
+
+def small_fcn(params, arrays, data_dir):
+    lu, fcn, _ = _lib()
+    np.random.seed(params["global_seed"])
+    model = fcn.SmallFullyConnectedNetwork()
+    layers = _fc_layers(model.net)
+    if len(layers) != 2:
+        raise ValueError(f"SmallFullyConnectedNetwork should have two fc layers, found {len(layers)}")
+    result = {}
+    for i, layer in enumerate(layers, 1):
+        wn, bn = _wb_names(layer)
+        result[f"init_w{i}_std"] = np.std(layer.params[wn])
+        result[f"init_b{i}_absmax"] = np.max(np.abs(layer.params[bn]))
+    names = [_set_fc(model.net, layer, arrays[f"w{i}"], arrays[f"b{i}"]) for i, layer in enumerate(layers, 1)]
+    loss_layer = lu.cross_entropy()
+    scores = model.forward(arrays["feats"].copy())
+    result["scores"] = scores
+    result["loss"] = loss_layer.forward(scores, arrays["y"].copy())
+    model.backward(loss_layer.backward())
+    for i, (wn, bn) in enumerate(names, 1):
+        result[f"dw{i}"], result[f"db{i}"] = model.net.get_grads(wn), model.net.get_grads(bn)
+    return result
+
+
+def dropout_net(params, arrays, data_dir):
+    """The handout's DropoutNet gradient check: analytic gradients and centered differences of
+    the loss, for each keep probability, with the same seeds on every forward pass."""
+    lu, fcn, _ = _lib()
+    X, y, seed = arrays["X"], arrays["y"], params["seed"]
+    result = {}
+    for k, keep in enumerate(params["keep_probs"]):
+        np.random.seed(seed)
+        model = fcn.DropoutNet(keep_prob=keep, seed=seed)
+        loss_layer = lu.cross_entropy()
+        loss_layer.forward(model.forward(X.copy(), True, seed=seed), y)
+        model.backward(loss_layer.backward())
+        grads = dict(model.net.grads)
+        for j, name in enumerate(sorted(model.net.params)):
+            param = model.net.params[name]
+
+            def f(_):
+                return lu.cross_entropy().forward(model.forward(X.copy(), True, seed=seed), y)
+
+            result[f"grad_{k}_{j}"] = grads[name]
+            result[f"num_{k}_{j}"] = _numeric(f, param, np.float64(1.0))
+    return result
+
+
+# ------------------------------------------------------------------ optimizers
+
+def _net(lu, arrays, prefix="L"):
+    """A sequential of fc layers with the given weights (w0, b0, w1, b1, ...)."""
+    count = sum(1 for k in arrays if k.startswith("w") and k[1:].isdigit())
+    layers = [lu.fc(arrays[f"w{j}"].shape[0], arrays[f"w{j}"].shape[1], 0.02, name=f"{prefix}{j}")
+              for j in range(count)]
+    net = lu.sequential(*layers)
+    names = []
+    for j, layer in enumerate(layers):
+        wn, bn = _wb_names(layer)
+        layer.params[wn], layer.params[bn] = arrays[f"w{j}"].copy(), arrays[f"b{j}"].copy()
+        names.append((wn, bn))
+    net.gather_params()
+    return net, layers, names
+
+
+def _set_grads(net, layers, names, arrays, step):
+    for j, (layer, (wn, bn)) in enumerate(zip(layers, names)):
+        layer.grads[wn] = arrays[f"gw{step}_{j}"].copy()
+        layer.grads[bn] = arrays[f"gb{step}_{j}"].copy()
+    net.gather_grads()
+
+
+def _params_out(layers, names):
+    out = {}
+    for j, (layer, (wn, bn)) in enumerate(zip(layers, names)):
+        out[f"w{j}"], out[f"b{j}"] = layer.params[wn], layer.params[bn]
+    return out
+
+
+def sgd_one_step(params, arrays, data_dir):
+    """Exactly the handout's cell: a layer whose params and grads dicts hold only the weight."""
+    lu, _, optim = _lib()
+    name = params["name"]
+    net = lu.sequential(lu.fc(params["N"], params["D"], name=name))
+    net.layers[0].params = {f"{name}_w": arrays["w"].copy()}
+    net.layers[0].grads = {f"{name}_w": arrays["dw"].copy()}
+    optim.SGD(net, params["lr"], params["weight_decay"]).step()
+    return {"w": net.layers[0].params[f"{name}_w"]}
+
+
+def adam_one_step(params, arrays, data_dir):
+    lu, _, optim = _lib()
+    name = params["name"]
+    net = lu.sequential(lu.fc(params["N"], params["D"], name=name))
+    key = f"{name}_w"
+    net.layers[0].params = {key: arrays["w"].copy()}
+    net.layers[0].grads = {key: arrays["dw"].copy()}
+    opt = optim.Adam(net, params["lr"], params["beta1"], params["beta2"], t=params["t"])
+    opt.mt = {key: arrays["m"].copy()}
+    opt.vt = {key: arrays["v"].copy()}
+    opt.step()
+    return {"w": net.layers[0].params[key], "m": opt.mt[key], "v": opt.vt[key]}
+
+
+def optimizer_steps(params, arrays, data_dir):
+    """Several steps of the student's SGD or Adam on a small network with given gradients."""
+    lu, _, optim = _lib()
+    net, layers, names = _net(lu, arrays)
+    if params["optimizer"] == "sgd":
+        opt = optim.SGD(net, params["lr"], params.get("weight_decay", 0.0))
+    else:
+        opt = optim.Adam(net, params["lr"], params.get("beta1", 0.9), params.get("beta2", 0.999),
+                         t=params.get("t", 0), weight_decay=params.get("weight_decay", 0.0))
+    for step in range(params["steps"]):
+        _set_grads(net, layers, names, arrays, step)
+        opt.step()
+    return _params_out(layers, names)
+
+
+def regularize(params, arrays, data_dir):
+    lu, _, _ = _lib()
+    net, layers, names = _net(lu, arrays)
+    _set_grads(net, layers, names, arrays, 0)
+    getattr(net, f"apply_{params['kind']}_regularization")(params["lam"])
+    out = {}
+    for j, (layer, (wn, bn)) in enumerate(zip(layers, names)):
+        out[f"gw{j}"], out[f"gb{j}"] = layer.grads[wn], layer.grads[bn]
+    return out
+
+
+def l2_versus_weight_decay(params, arrays, data_dir):
+    """The student's own SGD twice from the same start: with weight decay, and with L2
+    regularisation at the lambda their notebook chose. The parent compares the two."""
+    lu, _, optim = _lib()
+    result = {}
+    for tag in ("wd", "l2"):
+        net, layers, names = _net(lu, arrays, prefix=tag)
+        wd = params["weight_decay"] if tag == "wd" else 0.0
+        opt = optim.SGD(net, params["lr"], wd)
+        for step in range(params["steps"]):
+            _set_grads(net, layers, names, arrays, step)
+            if tag == "l2":
+                net.apply_l2_regularization(params["l2_lambda"])
+            opt.step()
+        for key, value in _params_out(layers, names).items():
+            result[f"{tag}_{key}"] = value
+    return result
+
+
+# ------------------------------------------------------------------ training
+
+def tinynet_train(params, arrays, data_dir):
+    """TinyNet trained with the student's train_net and SGD(lr=0.1) at the hyper-parameters
+    their notebook sets; returns predictions on the held-out split (its labels stay outside)."""
+    from lib.mlp import train
+
+    lu, fcn, optim = _lib()
+    load = lambda name: np.load(os.path.join(data_dir, name + ".npy"), mmap_mode="c")
+    X_test = load("X_test")
+    data = {"data_train": (load("X_train"), load("y_train")), "data_val": (load("X_val"), load("y_val")),
+            # the held-out labels never enter the sandbox: the loop gets placeholders
+            "data_test": (X_test, np.zeros(len(X_test), dtype=np.int64))}
+    hp = params["hyper"]
+    np.random.seed(params.get("seed", 123))
+    model = fcn.TinyNet()
+    opt = optim.SGD(model.net, params.get("lr", 0.1))
+    _, loss_hist, train_acc, val_acc = train.train_net(
+        data, model, lu.cross_entropy(), opt, hp["batch_size"], hp["epochs"], hp["lr_decay"],
+        hp["lr_decay_every"], show_every=10**9, verbose=False)
+    preds = [np.argmax(model.forward(X_test[i:i + 1000], False), axis=1) for i in range(0, len(X_test), 1000)]
+    return {"pred_test": np.concatenate(preds), "loss_history": np.asarray(loss_hist, dtype=np.float64),
+            "train_acc_history": np.asarray(train_acc, dtype=np.float64),
+            "val_acc_history": np.asarray(val_acc, dtype=np.float64)}
+
+
+TASKS = {
+    "import_module": import_module,
+    "fc_layer": fc_layer,
+    "gelu_layer": gelu_layer,
+    "dropout_forward": dropout_forward,
+    "dropout_backward": dropout_backward,
+    "fc_gelu": fc_gelu,
+    "softmax_ce": softmax_ce,
+    "small_fcn": small_fcn,
+    "dropout_net": dropout_net,
+    "sgd_one_step": sgd_one_step,
+    "adam_one_step": adam_one_step,
+    "optimizer_steps": optimizer_steps,
+    "regularize": regularize,
+    "l2_versus_weight_decay": l2_versus_weight_decay,
+    "tinynet_train": tinynet_train,
+}

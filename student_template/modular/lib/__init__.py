@@ -1,0 +1,1 @@
+"""Reference solution of the `modular` assignment (layers, networks and optimizers)."""
