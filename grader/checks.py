@@ -76,3 +76,40 @@ def shape_problem(name: str, got: np.ndarray, expected_shape: tuple[int, ...]) -
     if not np.all(np.isfinite(got)):
         return f"{name} contains NaN or infinity"
     return ""
+
+
+def diagnose(got, want, n: int | None = None) -> str:
+    """A hint for a student when `got` should equal `want`: a flipped sign, a factor of N
+    (averaging forgotten or done twice), another constant scale, or a shape problem."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        if got.size == want.size:
+            return f"the values are right-sized but shaped {got.shape} instead of {want.shape} (transposed?)"
+        return f"shape {got.shape}, expected {want.shape}"
+    if not np.all(np.isfinite(got)):
+        return "contains NaN or infinity (overflow? try subtracting the row maximum before exp)"
+    denom = float(np.dot(want.ravel(), want.ravel()))
+    if denom == 0.0:
+        return "" if not np.any(got) else "should be zero"
+    scale = float(np.dot(got.ravel(), want.ravel()) / denom)  # least-squares factor got ≈ scale * want
+    fits = np.allclose(got, scale * want, rtol=1e-4, atol=1e-10 * max(1.0, float(np.max(np.abs(want)))))
+    if not fits:
+        # Not an exact multiple (e.g. a regularisation term was added after the mistake): the
+        # same direction at about N times the size still points at the averaging.
+        cosine = float(np.dot(got.ravel(), want.ravel()) / (np.linalg.norm(got) * np.sqrt(denom) + 1e-300))
+        ratio = float(np.linalg.norm(got) / np.sqrt(denom))
+        if n and cosine > 0.9 and abs(ratio * n - 1) < 0.25:
+            return f"about {n} times too small: divided by N = {n} twice?"
+        if n and cosine > 0.9 and abs(ratio / n - 1) < 0.25:
+            return f"about {n} times too large: average over the N = {n} samples"
+        return ""
+    if abs(scale + 1) < 1e-3:
+        return "the sign is flipped"
+    if n and abs(scale - n) < 1e-3 * n:
+        return f"{n} times too large: average over the N = {n} samples"
+    if n and abs(scale - 1 / n) < 1e-3 / n:
+        return f"{n} times too small: divided by N = {n} twice?"
+    if abs(scale - 1) > 1e-3:
+        return f"off by a constant factor of {scale:.4g}"
+    return ""

@@ -11,6 +11,8 @@ from .api import detect_assignment, grade_folder, grade_submission
 from .bwrap import doctor
 from .course import find_course
 from .engine import GradeOptions
+from . import selfcheck
+from .release import build_kit
 from .errors import GraderError
 from .rubric import load_rubric
 from .template import template_differences, write_template
@@ -50,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("--assignment", default=None, help="default: every assignment")
     assign.add_argument("--check", action="store_true", help="only report whether the committed template is in sync")
     assign.set_defaults(func=cmd_assign)
+
+    release = sub.add_parser("release", help="build the student kit: template, course files and a public self-check")
+    release.add_argument("--assignment", required=True)
+    release.add_argument("--out", type=Path, required=True, help="a new folder for the kit")
+    release.set_defaults(func=cmd_release)
 
     doctor = sub.add_parser("doctor", help="which sandbox levels work on this machine, and how to fix the others")
     doctor.set_defaults(func=cmd_doctor)
@@ -96,21 +103,17 @@ def cmd_check(args) -> int:
     if result.error:
         print(f"could not check {args.path}: {result.error}")
         return 2
-    for note in result.notes:
-        print(f"note: {note}")
-    rows = [c for c in result.checks() if c.status != "skipped"]
-    width = max((len(c.id) for c in rows), default=10)
-    for c in rows:
-        print(f"{'PASS' if c.status == 'passed' else c.status.upper():8s} {c.points:g}/{c.max_points:g}  "
-              f"{c.id:{width}s}  {c.message}")
-    earned = sum(c.points for c in rows)
-    possible = sum(c.max_points for c in rows)
-    skipped = [c for c in result.checks() if c.status == "skipped"]
-    print(f"\npublic checks: {earned:g}/{possible:g} points ({time.monotonic() - started:.1f} s)")
-    if skipped:
-        print(f"not run here: {len(skipped)} checks (hidden checks and, without --full, training on the dataset);"
-              " written answers are graded by hand later.")
-    return 0 if all(c.status == "passed" for c in rows) else 1
+    hint = "" if args.full else "training on the dataset is not run without --full."
+    print(selfcheck.render(result, time.monotonic() - started, hint))
+    return selfcheck.exit_status(result)
+
+
+def cmd_release(args) -> int:
+    kit = build_kit(args.assignment, args.out)
+    print(f"{args.assignment}: student kit in {kit.folder} ({len(kit.files)} files, {kit.size_bytes / 1024:.0f} KiB, "
+          f"{kit.public_points:g} points of public checks and written questions)")
+    print(f"students install it with: pip install {kit.folder}/selfcheck")
+    return 0
 
 
 def cmd_assign(args) -> int:

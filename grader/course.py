@@ -3,6 +3,8 @@
 An installed grader carries them in the data-only package `grader_course`; a source checkout
 has them at the top of the repository. The environment variable MLP_GRADER_COURSE_DIR points
 at another course folder with the same layout (reference/, student_template/, rubrics/).
+A student kit has `public/` instead of `reference/`: the handout's inputs and published
+numbers, stripped of every solution region (see grader/release.py).
 """
 from __future__ import annotations
 
@@ -40,17 +42,16 @@ def find_course(override: Path | None = None) -> CourseDir:
         candidates.append(Path(os.environ["MLP_GRADER_COURSE_DIR"]))
     # A source checkout (or an editable install) wins over an installed copy of the material.
     candidates.append(Path(__file__).resolve().parent.parent)
-    for root in candidates:
-        if (root / "rubrics").is_dir() and (root / "reference").is_dir():
-            return CourseDir(root / "reference", root / "student_template", root / "rubrics")
     try:
         import grader_course
+
+        candidates.append(Path(grader_course.__file__).resolve().parent)
     except ImportError:
-        grader_course = None
-    if grader_course is not None:
-        root = Path(grader_course.__file__).resolve().parent
-        if (root / "rubrics").is_dir():
-            return CourseDir(root / "reference", root / "student_template", root / "rubrics")
+        pass
+    for root in candidates:
+        for solutions in ("reference", "public"):
+            if (root / "rubrics").is_dir() and (root / solutions).is_dir():
+                return CourseDir(root / solutions, root / "student_template", root / "rubrics")
     raise GraderError(
         "cannot find the course material (rubrics/, reference/); set MLP_GRADER_COURSE_DIR "
         "to a folder that has them"

@@ -81,6 +81,16 @@ class Grader:
         return Context(dataset=ds, thresholds=self.rubric.thresholds(ds.name) if ds else {},
                        submission=submission, reference_dir=self.course.reference(self.rubric.assignment))
 
+    def prepare(self) -> None:
+        """Do once, before a batch forks its workers, what every submission shares: load the
+        dataset, export it for the probes to memory-map, and compute the reference outputs of
+        the selected checks. Forked workers inherit all three instead of redoing them."""
+        ctx = self.context(load_submission(self.course.reference(self.rubric.assignment)))
+        checks = [c for c in self.rubric.checks() if self.selected(c)]
+        plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
+        self._reference_outputs(checks, plans, ctx)
+        self._data_dir(unique_tasks(plans), ctx)
+
     # ------------------------------------------------------------------ grading
 
     def grade(self, path: Path, out_dir: Path | None = None) -> Result:
@@ -118,7 +128,8 @@ class Grader:
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
-        result.timings = {"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)}
+        # update, not replace: _run_student has already put "student_code" there
+        result.timings.update({"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)})
         return result
 
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
@@ -168,8 +179,10 @@ class Grader:
                            status="error")
 
     def provided_files(self) -> dict[str, Path]:
-        ref = self.course.reference(self.rubric.assignment)
-        return {rel: ref / rel for rel in self.rubric.provided}
+        """Course files, from the template (identical to the reference's; a student kit has no
+        reference)."""
+        template = self.course.template(self.rubric.assignment)
+        return {rel: template / rel for rel in self.rubric.provided}
 
     def _data_dir(self, tasks: list[Task], ctx: Context) -> Path | None:
         if not any(t.needs_data for t in tasks):

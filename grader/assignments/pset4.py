@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import Context, Kind, Outcome, failed_task, rel_error, shape_problem
+from ..checks import Context, Kind, Outcome, diagnose, failed_task, rel_error, shape_problem
 from ..probe import GiB, Task, TaskOutput
 from ..rubric import CheckSpec
 
@@ -135,8 +135,9 @@ def score_gradcheck(spec, ctx, outputs, reference) -> Outcome:
         if not np.any(num) and not np.any(grad):
             problems.append(f"the loss does not depend on {name} (its numerical gradient is zero)")
         elif errors[name] > tol:
+            hint = diagnose(grad, num, n=len(toy_arrays()["y"]))
             problems.append(f"the gradient of {name} does not match the numerical gradient "
-                            f"(relative error {errors[name]:.2e} > {tol:g})")
+                            f"(relative error {errors[name]:.2e} > {tol:g})" + (f": {hint}" if hint else ""))
     passed = len(PARAMS) - len(problems)
     details = {"relative_errors": errors, "tolerance": tol}
     if not problems:

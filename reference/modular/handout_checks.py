@@ -145,7 +145,12 @@ def regularization_inputs():
     dw = np.linspace(-0.6, 0.4, num=N * D).reshape(N, D)
     db = np.linspace(0.3, -0.2, num=D)
     return {"name": "reg_fc", "w": w, "b": b, "dw": dw, "db": db, "lr": 0.01,
-            "l1_lambda": 1e-3, "weight_decay": 1e-4, "l2_lambda": 0.005}
+            "l1_lambda": 1e-3, "weight_decay": 1e-4,
+            # BEGIN SOLUTION: the notebook's TODO value stays out of the student kit
+            "l2_lambda": 0.005,
+            # STUB: "l2_lambda": None,
+            # END SOLUTION
+            }
 
 
 def synthetic_cifar(n_train=2000, n_val=500, n_test=500, num_classes=20, noise=1.0, seed=0):
@@ -212,7 +217,10 @@ EXPECTED = {
         [0.77210526, 0.79157895, 0.81105263, 0.83052632, 0.85]]),
     "tinynet_min_val_acc": 0.30,
     # the notebook's TODO: lambda with lr * 2 * lambda == weight decay (lr 0.01, wd 1e-4)
+    # BEGIN SOLUTION: the notebook's TODO value stays out of the student kit
     "l2_lambda_for_weight_decay": 0.005,
+    # STUB: "l2_lambda_for_weight_decay": None,
+    # END SOLUTION
 }
 
 # Bounds as the handout states them ("should not be larger than", "around").
@@ -573,7 +581,7 @@ def _check_l2(L, seed):
 
 
 def _check_l2_weight_decay(L, seed):
-    """Derived: an SGD step with L2 (lambda 0.005) equals one with weight decay 1e-4, lr 0.01"""
+    """Derived: an SGD step with L2 at the notebook's lambda equals one with weight decay 1e-4, lr 0.01"""
     lu, opt, d = L["layer_utils"], L["optim"], regularization_inputs()
     net_l2, layer_l2 = _reg_net(lu, d)
     net_l2.apply_l2_regularization(d["l2_lambda"])
