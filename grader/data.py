@@ -23,7 +23,7 @@ import numpy as np
 from .errors import DataUnavailable, GraderError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("MLP_GRADER_DATA", Path.home() / ".cache" / "mlp-grader"))
-FASHION_DIR = Path("/usr/share/dataset-fashion-mnist")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 
 

@@ -7,6 +7,7 @@ Each task takes (params, arrays, data_dir) and returns a dict of name -> array-l
 import os
 
 import numpy as np
+from probe_numeric import numerical_gradient
 
 
 def _lib():
@@ -47,23 +48,6 @@ def _set_fc(net, layer, w, b):
     return wn, bn
 
 
-def _numeric(f, x, dout, h=1e-5):
-    """Centered differences of sum(f(x) * dout) with respect to x (f may be array-valued)."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * dout) / (2 * h)
-        it.iternext()
-    return grad
-
-
 # ------------------------------------------------------------------ layers
 
 def fc_layer(params, arrays, data_dir):
@@ -85,9 +69,9 @@ def fc_layer(params, arrays, data_dir):
                 layer.params[bn] = bs if b_ is None else b_
                 return layer.forward(xs if x_ is None else x_)
 
-            out["num_dx"] = _numeric(lambda v: run(x_=v), xs.copy(), dout)
-            out["num_dw"] = _numeric(lambda v: run(w_=v), ws.copy(), dout)
-            out["num_db"] = _numeric(lambda v: run(b_=v), bs.copy(), dout)
+            out["num_dx"] = numerical_gradient(lambda v: run(x_=v), xs.copy(), dout)
+            out["num_dw"] = numerical_gradient(lambda v: run(w_=v), ws.copy(), dout)
+            out["num_db"] = numerical_gradient(lambda v: run(b_=v), bs.copy(), dout)
     return out
 
 
@@ -100,7 +84,7 @@ def gelu_layer(params, arrays, data_dir):
         dout = arrays["dout"]
         out["dx"] = layer.backward(dout.copy())
         if params.get("numeric"):
-            out["num_dx"] = _numeric(lambda v: lu.gelu(name="gelu_num").forward(v), x.copy(), dout)
+            out["num_dx"] = numerical_gradient(lambda v: lu.gelu(name="gelu_num").forward(v), x.copy(), dout)
     return out
 
 
@@ -122,7 +106,7 @@ def dropout_backward(params, arrays, data_dir):
     out = layer.forward(x.copy(), True, seed=params["forward_seed"])
     dx = layer.backward(dout.copy())
     fresh = lu.dropout(params["keep_prob"], seed=params["layer_seed"], name="drop_num")
-    num = _numeric(lambda v: fresh.forward(v, True, seed=params["forward_seed"]), x.copy(), dout)
+    num = numerical_gradient(lambda v: fresh.forward(v, True, seed=params["forward_seed"]), x.copy(), dout)
     return {"out": out, "dx": dx, "num_dx": num}
 
 
@@ -136,7 +120,7 @@ def fc_gelu(params, arrays, data_dir):
     dx = model.backward(dout.copy())
     result = {"out": out, "dx": dx, "dw": model.net.get_grads(wn), "db": model.net.get_grads(bn)}
     if params.get("numeric"):
-        result["num_dx"] = _numeric(lambda v: model.forward(v), x.copy(), dout)
+        result["num_dx"] = numerical_gradient(lambda v: model.forward(v), x.copy(), dout)
     return result
 
 
@@ -148,7 +132,7 @@ def softmax_ce(params, arrays, data_dir):
     dx = loss_layer.backward()
     result = {"loss": loss, "dx": dx}
     if params.get("numeric"):
-        result["num_dx"] = _numeric(lambda v: lu.cross_entropy().forward(v, y), x.copy(), np.float64(1.0))
+        result["num_dx"] = numerical_gradient(lambda v: lu.cross_entropy().forward(v, y), x.copy(), np.float64(1.0))
     return result
 
 
@@ -197,7 +181,7 @@ def dropout_net(params, arrays, data_dir):
                 return lu.cross_entropy().forward(model.forward(X.copy(), True, seed=seed), y)
 
             result[f"grad_{k}_{j}"] = grads[name]
-            result[f"num_{k}_{j}"] = _numeric(f, param, np.float64(1.0))
+            result[f"num_{k}_{j}"] = numerical_gradient(f, param, np.float64(1.0))
     return result
 
 

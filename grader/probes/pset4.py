@@ -7,6 +7,7 @@ import os
 import sys
 
 import numpy as np
+from probe_numeric import numerical_gradient
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -60,8 +61,8 @@ def gradcheck(params, arrays, data_dir):
     result = {}
     for name in PARAM_NAMES:
         result["grad_" + name] = grads[name]
-        result["num_" + name] = _numerical_gradient(lambda: net.loss(X.copy(), y.copy(), reg=reg)[0],
-                                                    net.params[name])
+        result["num_" + name] = numerical_gradient(lambda _: net.loss(X.copy(), y.copy(), reg=reg)[0],
+                                                   net.params[name])
     return result
 
 
@@ -92,22 +93,6 @@ def train_data(params, arrays, data_dir):
 def _stats(stats):
     keys = ("loss_history", "grad_magnitude_history", "train_acc_history", "val_acc_history")
     return {key: np.asarray(stats[key], dtype=np.float64).ravel() for key in keys if key in stats}
-
-
-def _numerical_gradient(f, x, h=1e-5):
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f()
-        x[ix] = old - h
-        fxmh = f()
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
-        it.iternext()
-    return grad
 
 
 TASKS = {

@@ -10,15 +10,26 @@ Protocol with the trusted parent: the job folder holds `job.json` (settings and 
 list) and `inputs/<task>.npz`; for every task the runner writes to its stdout one JSON header
 line followed by `payload` bytes: the task's result as an `.npz` archive (no pickle). The
 student's child has its stdout and stderr redirected to a capped log file and never holds the
-runner's stdout, so it cannot forge a message.
+runner's stdout; the runner is not dumpable, so a task process of the same uid cannot reopen
+that stdout through /proc/<runner>/fd either (the parent also rejects any stream that is not
+exactly its messages in order).
+
+Nothing a task starts outlives the task: the runner is the "child subreaper" of everything
+below it (a process that calls setsid() or double-forks still ends up as the runner's child),
+and after each task, and when the parent sends SIGTERM, it kills every descendant. A task
+process gets SIGKILL when the runner dies (parent-death signal). The runner also watches the
+size of the folders a task may write (working copy, home, output) and stops a task that
+writes more than the job allows.
 
 Usage: python -I -S runner.py JOBDIR
 """
+import ctypes
 import importlib
 import io
 import json
 import os
 import resource
+import shutil
 import signal
 import site
 import sys
@@ -26,11 +37,28 @@ import time
 import traceback
 
 TAIL_CHARS = 2000
+DISK_CHECK_SECONDS = 0.2
+# prctl(2) options (Linux)
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
+
+
+def _prctl(option, value):
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(option, ctypes.c_ulong(value), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def main(jobdir):
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    signal.signal(signal.SIGTERM, _on_term)
     with open(os.path.join(jobdir, "job.json"), encoding="utf-8") as fh:
         job = json.load(fh)
+    _fill(job.get("workdir_source"), job["workdir"])  # a private (tmpfs) working copy starts empty
+    _fill(job.get("home_seed"), os.environ.get("HOME"))
     for path in job["site_dirs"]:
         site.addsitedir(path)
     sys.path.insert(0, os.path.join(jobdir, "probe"))
@@ -41,13 +69,57 @@ def main(jobdir):
             pass
     probe = importlib.import_module(job["probe"])
     out_root = os.path.join(jobdir, "out")
+    scratch = [job["workdir"], os.environ.get("HOME", "")]
+    baseline = _snapshot(scratch)
     for task in job["tasks"]:
         header, payload = run_task(job, probe, task, out_root)
+        _remove_new(scratch, baseline)  # every task starts from the same files, within the disk cap
         header["payload"] = len(payload)
         sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
         sys.stdout.buffer.flush()
         if task.get("gate") and header["status"] != "ok":
             break  # e.g. the module does not import: every later task would fail the same way
+    _kill_descendants()
+
+
+def _fill(source, target):
+    """Copy `source` into `target` when target is empty (or missing) and source is not."""
+    if not source or not target or not os.path.isdir(source) or not os.listdir(source):
+        return
+    if os.path.isdir(target) and os.listdir(target):
+        return
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+
+
+def _snapshot(folders):
+    found = set()
+    for folder in folders:
+        for root, dirs, files in os.walk(folder) if folder else ():
+            found.update(os.path.join(root, name) for name in dirs + files)
+    return found
+
+
+def _remove_new(folders, baseline):
+    """Remove what a task created in the working copy and home (files it changed stay changed)."""
+    for folder in folders:
+        for root, dirs, files in os.walk(folder) if folder else ():
+            for name in list(dirs) + files:
+                path = os.path.join(root, name)
+                if path in baseline:
+                    continue
+                if name in dirs and not os.path.islink(path):
+                    dirs.remove(name)
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+
+
+def _on_term(signum, frame):
+    _kill_descendants()
+    os._exit(128 + signum)
 
 
 def run_task(job, probe, task, out_root):
@@ -60,9 +132,10 @@ def run_task(job, probe, task, out_root):
     pid = os.fork()
     if pid == 0:
         _child(job, probe, task, out)  # never returns
-    status, detail = _wait(pid, task["timeout"], started)
+    status, detail = _wait(pid, task["timeout"], started, _disk_watch(job, out_root))
     seconds = time.monotonic() - started
     _kill_group(pid)  # anything the task left running in its group dies with it
+    _kill_descendants()  # and anything that left the group (setsid, double fork)
     result_path = os.path.join(out, "result.npz")
     payload = b""
     if status == "ok":
@@ -90,18 +163,21 @@ def run_task(job, probe, task, out_root):
 def _child(job, probe, task, out):
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the student's code may undo it; see _kill_descendants
         os.setpgid(0, 0)
         log = os.open(os.path.join(out, "log.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
-        os.closerange(3, 1024)
+        os.closerange(3, min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16))
         # A huge print then fails with an error instead of killing the task silently.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        _limit(resource.RLIMIT_CPU, int(task["cpu"]))
-        _limit(resource.RLIMIT_AS, int(task["memory"]))
-        _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
-        _limit(resource.RLIMIT_CORE, 0)
+        if job.get("rlimits", True):
+            _limit(resource.RLIMIT_CPU, int(task["cpu"]))
+            _limit(resource.RLIMIT_AS, int(task["memory"]))
+            _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
+            _limit(resource.RLIMIT_CORE, 0)
         workdir = job["workdir"]
         os.chdir(workdir)
         sys.path.insert(0, workdir)
@@ -113,7 +189,7 @@ def _child(job, probe, task, out):
                 arrays = {k: data[k] for k in data.files}
         fn = probe.TASKS[task["fn"]]
         result = fn(task["params"], arrays, job.get("data_dir"))
-        _save_result(np, result, os.path.join(out, "result.npz"))
+        _save_result(np, result, os.path.join(out, "result.npz"), int(job["max_payload"]))
         code = 0
     except BaseException:  # SystemExit too: a student's sys.exit() is an error of that task
         try:
@@ -130,7 +206,7 @@ def _child(job, probe, task, out):
         os._exit(code)
 
 
-def _save_result(np, result, path):
+def _save_result(np, result, path, max_bytes):
     arrays = {}
     for name, value in result.items():
         arr = np.asarray(value)
@@ -142,22 +218,62 @@ def _save_result(np, result, path):
         arrays[name] = arr
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    if buf.tell() > max_bytes:
+        raise ValueError(f"the returned arrays take {buf.tell()} bytes; the grader accepts at most {max_bytes}")
     with open(path, "wb") as fh:
         fh.write(buf.getvalue())
 
 
-def _wait(pid, timeout, started):
+def _wait(pid, timeout, started, disk_over):
     delay = 0.0005
+    next_check = started + DISK_CHECK_SECONDS
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return _describe_exit(status)
-        if time.monotonic() - started > timeout:
+            result = _describe_exit(status)
+            problem = disk_over()
+            return ("error", problem) if problem else result
+        now = time.monotonic()
+        if now - started > timeout:
             _kill_group(pid)
             os.waitpid(pid, 0)
             return "timeout", f"did not finish within {timeout:g} s (wall clock)"
+        if now >= next_check:
+            next_check = now + DISK_CHECK_SECONDS
+            problem = disk_over()
+            if problem:
+                _kill_group(pid)
+                os.waitpid(pid, 0)
+                return "error", problem
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
+
+
+def _disk_watch(job, out_root):
+    """A function saying why the task's folders are over the job's disk limit, or ""."""
+    limit, max_files = job.get("disk_bytes"), job.get("max_files", 10000)
+    folders = [job["workdir"], os.environ.get("HOME", ""), out_root]
+    if not limit or not job.get("rlimits", True):
+        return lambda: ""
+
+    def over():
+        used, count = 0, 0
+        for folder in folders:
+            for root, dirs, files in os.walk(folder) if folder else ():
+                count += len(dirs) + len(files)
+                for name in files:
+                    try:
+                        used += os.lstat(os.path.join(root, name)).st_size
+                    except OSError:
+                        pass
+                if count > max_files:
+                    return f"created more than {max_files} files (the working copy, home and output folders)"
+        if used > limit:
+            return (f"wrote more than {limit // 1024**2} MB to disk (the working copy, home and output "
+                    f"folders hold {used // 1024**2} MB)")
+        return ""
+
+    return over
 
 
 def _describe_exit(status):
@@ -177,6 +293,55 @@ def _kill_group(pgid):
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill_descendants():
+    """SIGKILL to every process below the runner, until there is none (bounded). As subreaper
+    the runner inherits the orphans of killed processes, so the next round finds them."""
+    me = os.getpid()
+    for _ in range(200):
+        victims = _descendants(me)
+        if not victims:
+            break
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.002)
+        _reap()
+    _reap()
+
+
+def _descendants(root):
+    parents = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []  # no /proc (macOS): the task's process group is all that is killed
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, "rb") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], {root}
+    while frontier:
+        kids = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in found}
+        found += kids
+        frontier = kids
+    return found
+
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def _limit(which, value):
