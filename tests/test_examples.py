@@ -15,6 +15,8 @@ SOURCES = {
     "pset4-bug-relu-mask-inverted": FIXTURES / "pset4" / "bug_relu_mask_inverted",
     "modular-reference": REPO / "reference" / "modular",
     "modular-template": REPO / "student_template" / "modular",
+    "modular-bug-wd-twice": FIXTURES / "modular" / "bug_wd_twice",
+    "modular-bug-softmax-no-max": FIXTURES / "modular" / "bug_softmax_no_max",
 }
 
 
