@@ -3,15 +3,20 @@
 What it adds to the `process` level: its own user, mount, pid, network, ipc and uts namespaces
 (no network at all, no view of the grader's processes); a filesystem made only of read-only
 system directories, the Python installation (with the grader's own entries in site-packages
-masked), the job folder (read-only except `out/` and `home/`), the working copy (read-write),
-the data folder (read-only) and a small private /tmp; an empty environment apart from what the
-caller passes; no capabilities and no further user namespaces inside.
+masked, and so are the data files bundled with scikit-learn: the digits stand-in's labels), the
+job folder (read-only except `out/` and `home/`), the working copy (read-write), the data folder
+(read-only), a small private /tmp and a read-only /dev (with a small /dev/shm); an empty
+environment apart from what the caller passes; no capabilities and no further user namespaces
+inside. With `disk_bytes` (probes), `out/`, `home/` and the working copy are size-limited tmpfs
+mounts instead of host folders (the runner copies the working copy in from a read-only `src/`),
+so a probe cannot fill the host's disk, and what it writes is gone when it ends.
 
 bwrap must not be started as root: a user namespace created by root keeps root's uid on the
 host (it could write root-owned files it can see, and RLIMIT_NPROC does not apply to it). So
-when the grader runs as root, `preexec()` drops to SANDBOX_UID before bwrap starts, and
-`command()` hands that uid the folders it must write and lets it traverse the grader's temporary
-folders (group permission, only on folders the grader made under the temp dir).
+when the grader runs as root, `preexec()` drops to an unused uid (SANDBOX_UID_BASE + the grading
+process's pid, group nogroup) before bwrap starts, and `command()` hands that uid the folders it
+must write and lets it traverse the grader's temporary folders (group permission for nogroup,
+only on folders the grader made under the temp dir).
 """
 from __future__ import annotations
 
@@ -26,10 +31,21 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .errors import GraderError
-from .sandbox import HIDDEN_SITE_ENTRIES, GiB, Limits, ProcessSandbox, _set, _site_dirs
+from .sandbox import HIDDEN_SITE_ENTRIES, GiB, Limits, NoneSandbox, ProcessSandbox, _set, _site_dirs
 
-SANDBOX_UID = 65534  # nobody / nogroup: used only when the grader runs as root
+SANDBOX_UID = 65534  # nogroup: the sandbox gid when the grader runs as root
+# The sandbox uid when the grader runs as root: one per grading process (this base + its pid), so
+# that RLIMIT_NPROC, which counts every process of a uid on the host, counts the probes of one
+# grading process only: a fork bomb in one worker's probe cannot starve another worker's probe
+# (or anything else on the machine that runs as nobody). Below 2**31 and above the ranges that
+# systemd gives to users and containers.
+SANDBOX_UID_BASE = 2_000_000_000
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
+SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
+HOME_BYTES = 64 * 1024**2  # with disk_bytes: the tmpfs $HOME (matplotlib's cache, student files)
+# Data files bundled with packages that a probe must not read: scikit-learn's copy of the digits
+# (the offline stand-in) holds every label of its held-out split.
+DATASET_ENTRIES = ("sklearn/datasets/data",)
 NPROC = 256  # counts every process of the sandbox uid on the host, threads included
 TRIAL_SECONDS = 30.0
 
@@ -51,19 +67,29 @@ class DoctorRow(NamedTuple):
 
 class BwrapSandbox:
     name = "bwrap"
+    warning = ""
+    automatic = True
+    rlimits = True
+    pid_namespace = True  # every process of a probe dies with it
     limitations = (
         "bwrap level: unprivileged uid, own user/mount/pid/network namespaces, read-only minimal "
-        "filesystem view, no network, rlimits; it shares the host kernel (no seccomp filter), "
-        "RLIMIT_NPROC counts all probes running as the same uid, and disk writes to the working "
-        "copy are limited per file only"
+        "filesystem view, no network, rlimits, size-limited private folders; it shares the host kernel "
+        "(no seccomp filter), and the probe's tmpfs folders cost host memory (up to their size limits)"
     )
 
     def __init__(self, uid: int | None = None, gid: int | None = None, bwrap: str | None = None) -> None:
         self.root = os.geteuid() == 0
         # Not root: bwrap runs as the grader's own unprivileged user; nothing to switch or chown.
-        self.uid = (SANDBOX_UID if uid is None else uid) if self.root else os.getuid()
+        self._uid = uid
         self.gid = (SANDBOX_UID if gid is None else gid) if self.root else os.getgid()
         self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
+
+    @property
+    def uid(self) -> int:
+        """Read in the grading process (a batch worker has its own pid, hence its own uid)."""
+        if not self.root:
+            return os.getuid()
+        return self._uid if self._uid is not None else SANDBOX_UID_BASE + os.getpid()
 
     # ------------------------------------------------------------------ level interface
 
@@ -71,22 +97,33 @@ class BwrapSandbox:
         ok, reason, fix = self.check()
         return ok, reason if ok or not fix else f"{reason} Fix: {fix}"
 
-    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path]) -> list[str]:
+    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
+                disk_bytes: int | None = None) -> list[str]:
+        """With `disk_bytes` (and a `src/` folder in the job as the mount point), the working copy
+        is a tmpfs of that size, filled by the runner from `src/` (the real working copy, read-only),
+        and `out/` and `home/` are tmpfs mounts too: nothing the probe writes reaches the host disk."""
         jobdir = Path(os.path.abspath(jobdir))
         workdir = Path(os.path.abspath(writable[0])) if writable else None
         writable = [jobdir / "out", jobdir / "home", *(Path(os.path.abspath(p)) for p in writable)]
         writable = [p for p in writable if p.is_dir()]
         readonly = [Path(os.path.abspath(p)) for p in readable]
         readonly = [p for p in readonly if p not in writable and p != jobdir]
+        private = bool(disk_bytes) and workdir is not None and (jobdir / "src").is_dir() and self._supports("--size")
         if self.root:
-            for path in writable:
+            for path in writable:  # (in private mode: so that the runner can read src/)
                 _chown_tree(path, self.uid, self.gid)
             for path in [jobdir, *readonly, *writable]:
                 self._reach(path)
         args = [self.bwrap, *self._base_args(hidden=_hidden_site_entries(jobdir / "site"))]
         args += ["--ro-bind", _real(jobdir), str(jobdir)]
         for path in writable:
-            args += ["--bind", _real(path), str(path)]
+            if private:
+                size = {jobdir / "out": disk_bytes, jobdir / "home": HOME_BYTES}.get(path, disk_bytes)
+                args += ["--size", str(size), "--tmpfs", str(path)]
+            else:
+                args += ["--bind", _real(path), str(path)]
+        if private:
+            args += ["--ro-bind", _real(workdir), str(jobdir / "src")]
         for path in readonly:
             args += ["--ro-bind", _real(path), str(path)]
         if workdir is not None:
@@ -191,6 +228,7 @@ class BwrapSandbox:
                 args += ["--ro-bind", path, path]
         for root in _interpreter_roots():
             args += ["--ro-bind", _real(root), str(root)]
+        hidden = [*hidden, *(d / rel for d in _site_dirs() for rel in DATASET_ENTRIES)]
         for entry in hidden:  # the grader and the course material stay invisible, not only off sys.path
             # (a symlinked entry is left alone: its target is not mounted unless it is needed anyway)
             if entry.is_dir() and not entry.is_symlink():
@@ -198,8 +236,13 @@ class BwrapSandbox:
                 args += [*perms, "--tmpfs", str(entry), "--remount-ro", str(entry)]
             elif entry.is_file() and not entry.is_symlink():
                 args += ["--ro-bind", "/dev/null", str(entry)]  # on a nodev mount: opening it fails
-        size = ["--size", str(TMP_BYTES)] if self._supports("--size") else []  # bubblewrap >= 0.7
-        args += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/tmp"]
+        sized = self._supports("--size")  # bubblewrap >= 0.7
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if sized:
+            args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+        # bwrap's /dev is a tmpfs the sandbox uid owns: without this, files there cost host memory
+        args += ["--remount-ro", "/dev"]
+        args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
         return args
 
     def _supports(self, option: str) -> bool:
@@ -240,8 +283,13 @@ def doctor() -> list[DoctorRow]:
     proc = ProcessSandbox()
     ok, why = proc.available()
     rows.append(DoctorRow("process", ok, "rlimits, own process group, scrubbed environment and import path; "
-                          "files and network stay visible." if ok else why,
-                          "" if ok else "use the Docker image"))
+                          "files and network stay visible" + (", and student code runs as root here"
+                                                              if ok and os.geteuid() == 0 else "") + "."
+                          if ok else why, "" if ok else "use the Docker image"))
+    none = NoneSandbox()
+    ok, why = none.available()
+    rows.append(DoctorRow("none", ok, "no isolation at all, only a wall clock per check: for a student checking "
+                          "their own code (--sandbox none); never chosen automatically." if ok else why, ""))
     return rows
 
 

@@ -51,9 +51,15 @@ class Kind:
 
 
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:
-    """The handout's relative error: max |x - y| / max(1e-8, |x| + |y|)."""
+    """The handout's relative error: max |x - y| / max(1e-8, |x| + |y|). Infinite when the
+    shapes differ or either side holds NaN or infinity: `error > tol` is False for NaN, so a NaN
+    (e.g. a numerical gradient of a loss that returns NaN) would otherwise pass any tolerance."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return float("inf")
+    if x.size == 0:
+        return 0.0
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 

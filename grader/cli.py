@@ -6,15 +6,19 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .api import detect_assignment, grade_folder, grade_submission
+from . import __version__, selfcheck
+from .api import fetch_dataset, grade_folder, grade_submission
+from .batch import default_jobs
 from .bwrap import doctor
 from .course import find_course
 from .engine import GradeOptions
-from . import selfcheck
-from .release import build_kit
 from .errors import GraderError
+from .gradescope import build_autograder, run_autograder
+from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
+from .release import build_kit
 from .rubric import load_rubric
+from .sandbox import choose_sandbox
+from .summary import rebuild as rebuild_summary
 from .template import template_differences, write_template
 
 
@@ -36,11 +40,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlp-grader {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    grade = sub.add_parser("grade", help="grade one submission or a folder of them (one sub-folder per student)")
+    grade = sub.add_parser("grade", help="grade one submission or a folder of them (a folder or .zip per student, "
+                                         "or a Canvas export)")
     grade.add_argument("path", type=Path)
     grade.add_argument("--out", type=Path, default=Path("grading-output"), help="output folder (default: %(default)s)")
+    grade.add_argument("--jobs", "-j", type=_positive_int, default=None,
+                       help=f"submissions graded at once (default: the cores, here {default_jobs()})")
+    grade.add_argument("--execute", choices=("light", "full", "none"), default="light",
+                       help="run each notebook in the sandbox: light (default) skips the training/data cells the "
+                            "rubric marks (the probe checks reproduce them); full runs every cell (retrains: slow); "
+                            "none only reads it")
+    grade.add_argument("--manual", type=Path, default=None, metavar="CSV",
+                       help="merge the TA's scores and comments for the written questions (a filled-in "
+                            "OUT/manual.csv); validated first: any problem stops the merge and lists every problem")
+    grade.add_argument("--force", action="store_true",
+                       help="regrade every submission (default: keep results whose files, rubric, grader version "
+                            "and code, options, dataset and sandbox are unchanged)")
     _common(grade)
     grade.set_defaults(func=cmd_grade)
+
+    summary = sub.add_parser("summary", help="rebuild gradebook.csv and index.html from OUT/*/result.json")
+    summary.add_argument("out", type=Path)
+    summary.set_defaults(func=cmd_summary)
+
+    gradescope = sub.add_parser("gradescope", help="Gradescope autograder: build its zip, or run it (on Gradescope)")
+    gs = gradescope.add_subparsers(dest="gradescope_command", required=True)
+    gs_build = gs.add_parser("build", help="write OUT/autograder-<assignment>.zip to upload to Gradescope")
+    gs_build.add_argument("--assignment", required=True)
+    gs_build.add_argument("--out", type=Path, default=Path("."), help="folder for the zip (default: here)")
+    gs_build.add_argument("--dataset", default=None, help="the dataset to grade on (default: the rubric's real one, "
+                                                          "e.g. mnist; never a silent stand-in)")
+    gs_build.add_argument("--data-dir", type=Path, default=None,
+                          help="bake the dataset file from here when present (default: ~/.cache/mlp-grader)")
+    gs_build.add_argument("--no-bake", action="store_true", help="download the dataset in setup.sh instead")
+    gs_build.add_argument("--sandbox", default=None, help="sandbox level on Gradescope (default: the strongest there)")
+    gs_build.add_argument("--timeout-scale", type=float, default=1.0)
+    gs_build.set_defaults(func=cmd_gradescope_build)
+    gs_run = gs.add_parser("run", help="(what run_autograder calls) grade ROOT/submission into ROOT/results")
+    gs_run.add_argument("--root", type=Path, default=None, help="default: $MLP_GRADER_AUTOGRADER_ROOT or /autograder")
+    gs_run.set_defaults(func=cmd_gradescope_run)
+
+    data = sub.add_parser("data", help="datasets: fetch one into the data folder (e.g. at Docker build time)")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download (or check) a dataset: mnist, cifar100, fashion-mnist, ...")
+    fetch.add_argument("name")
+    fetch.add_argument("--data-dir", type=Path, default=None, help="default: $MLP_GRADER_DATA or ~/.cache/mlp-grader")
+    fetch.set_defaults(func=cmd_data_fetch)
 
     check = sub.add_parser("check", help="self-check your own submission: public checks only")
     check.add_argument("path", type=Path, nargs="?", default=Path("."))
@@ -71,34 +116,131 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding mnist.npz / cifar-100-python (default: ~/.cache/mlp-grader)")
     p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
-    p.add_argument("--sandbox", default=None, help="sandbox level (default: the strongest available)")
+    p.add_argument("--sandbox", default=None, choices=["bwrap", "process", "none"],
+                   help="sandbox level (default: the strongest available; `none` only for checking your own code)")
     p.add_argument("--timeout-scale", type=float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
 
 
 def _options(args, **overrides) -> GradeOptions:
+    if args.sandbox:
+        warning = choose_sandbox(args.sandbox).warning
+        if warning:
+            print(warning, file=sys.stderr)
+    overrides.setdefault("execute", getattr(args, "execute", "light"))
     return GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
                         download=args.download, timeout_scale=args.timeout_scale, **overrides)
 
 
-def cmd_grade(args) -> int:
-    def progress(done: int, total: int, name: str, elapsed: float) -> None:
-        eta = elapsed / done * (total - done)
-        print(f"[{done}/{total}] {name} graded  ({elapsed:.0f} s elapsed, ~{eta:.0f} s left)", file=sys.stderr)
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
+
+class _ProgressBar:
+    """Count, rate and ETA on stderr: a tqdm bar on a terminal, one line per submission otherwise
+    (logs, CI)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def plan(self, todo: int, reused: int, jobs: int) -> None:
+        kept = f"{reused} kept from an earlier run (--force regrades them)" if reused else ""
+        if not todo:
+            print(f"nothing to grade: {kept}", file=sys.stderr)
+            return
+        print(f"grading {todo} submission{'s' * (todo != 1)} with {jobs} worker{'s' * (jobs != 1)}"
+              f"{'; ' + kept if kept else ''}", file=sys.stderr)
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=todo, file=sys.stderr, unit="sub", dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int, name: str, elapsed: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name[:30], refresh=False)
+            self.bar.update(1)
+            return
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate else 0.0
+        print(f"[{done}/{total}] {name}  ({rate * 60:.1f}/min, {elapsed:.0f} s elapsed, ~{eta:.0f} s left)",
+              file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_grade(args) -> int:
+    if args.sandbox == "none":
+        raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
+                          "on your own code, never for grading others")
+    if args.manual:
+        read_manual_csv(args.manual)  # an unusable file fails before any grading
     warn = lambda text: print(f"WARNING: {text}", file=sys.stderr)
-    summary = grade_folder(args.path, args.out, args.assignment, _options(args), progress, warn)
-    for r in summary.results:
+    bar = _ProgressBar()
+    try:
+        summary = grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
+                               jobs=args.jobs, force=args.force, on_plan=bar.plan)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\nmlp-grader: interrupted; finished results are kept in {args.out}: run the same command "
+              "again to grade the rest", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    for r in sorted(summary.results, key=lambda r: r.submission):
         state = f"NOT GRADED: {r.error}" if r.error else f"{r.autograded_points:g}/{r.autograded_max:g} autograded"
         print(f"{r.submission:32s} {state}")
-    print(f"graded {len(summary.results) - len(summary.failed)}, failed to grade {len(summary.failed)}, "
-          f"{summary.seconds:.1f} s; reports in {summary.out_dir}/index.html")
+    fresh = len(summary.results) - summary.reused
+    kept = f" ({fresh} now, {summary.reused} kept from an earlier run)" if summary.reused else ""
+    print(f"graded {len(summary.results) - len(summary.failed)}{kept}, failed to grade {len(summary.failed)}, "
+          f"{summary.seconds:.1f} s with {summary.jobs} worker{'s' * (summary.jobs != 1)}; "
+          f"reports in {summary.out_dir}/index.html")
+    results = summary.results
+    if args.manual:
+        results = merge_manual_folder(args.out, args.manual)  # every problem listed, nothing merged on error
+        rebuild_summary(args.out)
+        print(f"merged the hand-graded scores of {args.manual}")
+    if any(q.manual for r in results for q in r.questions):
+        written = write_manual_csv(results, args.out / "manual.csv")
+        print(f"written answers to grade by hand: {written}" + ("" if written.name == "manual.csv"
+              else " (manual.csv holds scores not merged yet: pass --manual to merge them)"))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    results = rebuild_summary(args.out)
+    if not results:
+        raise GraderError(f"no result.json files under {args.out}")
+    print(f"{len(results)} results: wrote {args.out}/index.html and the gradebook")
+    return 0
+
+
+def cmd_gradescope_build(args) -> int:
+    target = build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
+                              args.timeout_scale, bake_data=not args.no_bake)
+    print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB): upload it as the assignment's autograder "
+          "(Configure Autograder > Zip file upload)")
+    return 0
+
+
+def cmd_gradescope_run(args) -> int:
+    payload = run_autograder(args.root)
+    print(f"score {payload['score']:g}, {len(payload['tests'])} tests; {payload['output'].splitlines()[0]}")
+    return 0
+
+
+def cmd_data_fetch(args) -> int:
+    print(fetch_dataset(args.name, args.data_dir))
     return 0
 
 
 def cmd_check(args) -> int:
     started = time.monotonic()
-    options = _options(args, public_only=True, skip_data=not args.full)
+    options = _options(args, public_only=True, skip_data=not args.full, execute="none")
     result = grade_submission(args.path, args.assignment, options)
     if result.error:
         print(f"could not check {args.path}: {result.error}")
@@ -142,7 +284,7 @@ def cmd_doctor(args) -> int:
         print(f"{row.level:8s} {'works' if row.works else 'NOT AVAILABLE'}: {row.reason}")
         if row.fix:
             print(f"{'':8s} fix: {row.fix}")
-    usable = [row.level for row in rows if row.works]
+    usable = [row.level for row in rows if row.works and row.level != "none"]  # never chosen automatically
     print(f"default level here: {usable[0]}" if usable else "no sandbox level works here")
     return 0 if usable else 1
 

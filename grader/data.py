@@ -52,7 +52,10 @@ class Dataset:
         for name in ("X_train", "y_train", "X_val", "y_val", "X_test"):
             path = folder / f"{name}.npy"
             if not path.exists():
-                np.save(path, getattr(self, name))
+                # Atomic: parallel workers may memory-map the file while another one writes it.
+                tmp = folder / f".{name}.{os.getpid()}.npy"
+                np.save(tmp, getattr(self, name))
+                os.replace(tmp, path)
         return folder
 
 

@@ -14,6 +14,7 @@ from .checks import Context, Kind, Outcome
 from .course import CourseDir, find_course
 from .data import Dataset, resolve_dataset
 from .errors import GraderError
+from .notebook_grading import grade_notebook, validate_mode
 from .plots import render_figures
 from .probe import Task, TaskOutput, run_probe
 from .results import CheckResult, QuestionResult, Result
@@ -31,6 +32,7 @@ class GradeOptions:
     public_only: bool = False  # a student's self-check: no hidden checks, no reference needed
     skip_data: bool = False  # skip the checks that train on the dataset
     timeout_scale: float = 1.0  # multiplies every probe time limit (slow machines: > 1)
+    execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
 
 
 class Grader:
@@ -47,6 +49,7 @@ class Grader:
             if check.kind not in self.kinds:
                 raise GraderError(f"rubric {assignment}: check {check.id} has unknown kind {check.kind!r}")
         self.options = options
+        validate_mode(options.execute)
         self.sandbox = choose_sandbox(options.sandbox)
         self._scratch = Path(tempfile.mkdtemp(prefix="mlp-grader-"))
         self._dataset: Dataset | None = None
@@ -128,6 +131,8 @@ class Grader:
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
+        if self.rubric.notebook:  # after the probes: the notebook's claims are compared with their results
+            grade_notebook(self, sub, ctx, result, out_dir)
         # update, not replace: _run_student has already put "student_code" there
         result.timings.update({"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)})
         return result

@@ -1,13 +1,22 @@
 """The parent's side of a probe: prepare a job folder, run the runner in the sandbox, read back
 plain data. Nothing here imports student code; everything returned is validated arrays.
+
+What comes back is untrusted: a student's code controls every number of its own tasks (it runs
+in the same process as the probe function) and may try to write into the runner's output. So
+the stream must be exactly one well-formed message per task, in task order (anything else: no
+result of the run is kept), the payloads are `.npz` archives of plain numeric arrays read without
+pickle and with every size checked before anything is allocated, and nothing in a message can
+set points or a pass: scoring reads named arrays only (grader/checks.py, grader/assignments/).
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +26,16 @@ import numpy as np
 from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, run_sandboxed
 
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
-MAX_PAYLOAD = 64 * 1024**2
+MAX_PAYLOAD = 64 * 1024**2  # one task's result archive (and any single file a task writes)
+MAX_ARRAYS = 256  # arrays in one result
+MAX_HEADER = 64 * 1024  # one message header line
+MAX_STDOUT = 256 * 1024**2  # everything the runner may send for one probe
+DISK_BYTES = 256 * 1024**2  # what a probe may write: working copy, home and output folders
+MAX_FILES = 10_000  # files and folders it may create there
 STARTUP_SECONDS = 30.0  # interpreter, NumPy and matplotlib start before the first task
+STATUSES = ("ok", "error", "timeout")
+TAMPERED = ("the probe's output was not the grader's own messages in order (tampered with by the code "
+            "under test?): no result of this run is used")
 
 
 EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)(?::.*)?)$", re.M)
@@ -79,34 +96,40 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
     """Run `tasks` against the code in `workdir` (a working copy the probe may modify)."""
     with tempfile.TemporaryDirectory(prefix="mlp-grader-job-", dir=scratch) as tmp:
         jobdir = Path(tmp)
-        job = _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload)
+        _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload, sandbox)
         home = jobdir / "home"
-        _seed_matplotlib_cache(home / ".matplotlib")
         limits = Limits(wall_seconds=STARTUP_SECONDS + sum(t.timeout + 1 for t in tasks),
                         memory_bytes=max(t.memory for t in tasks))
         readable = [jobdir] + ([data_dir] if data_dir else [])
+        data_before = _fingerprint(data_dir)
         proc = run_sandboxed(sandbox, [python_executable(), "-I", "-S", "-B",
                                        str(jobdir / "probe" / "runner.py"), str(jobdir)],
                              jobdir=jobdir, readable=readable, writable=[workdir], limits=limits,
-                             env=probe_environment(home), cwd=workdir)
-        outputs = _parse(proc.stdout)
+                             env=probe_environment(home), cwd=workdir, max_stdout=MAX_STDOUT,
+                             disk_bytes=DISK_BYTES)
+        if data_dir is not None and _fingerprint(data_dir) != data_before:
+            _discard(data_dir)  # changed by this probe (process level): re-exported for the next one
+        outputs, tampered = _parse(proc.stdout, [t.id for t in tasks])
         runner_error = proc.stderr.decode("utf-8", "replace")[-2000:]
+        if tampered:
+            return {t.id: TaskOutput(t.id, "error", detail=TAMPERED) for t in tasks}
         for task in tasks:
             if task.id not in outputs:
-                status = "timeout" if proc.returncode == -9 else "error"
-                outputs[task.id] = TaskOutput(task.id, status, detail="the probe stopped before this task ran",
-                                              error=runner_error)
+                status = "timeout" if proc.timed_out else "error"
+                detail = "the probe stopped before this task ran"
+                if proc.overflow:
+                    detail = f"the probe sent more than {MAX_STDOUT // 1024**2} MB of results and was stopped"
+                outputs[task.id] = TaskOutput(task.id, status, detail=detail, error=runner_error)
         return outputs
 
 
 def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], data_dir: Path | None,
-                 preload: tuple[str, ...]) -> dict[str, Any]:
-    (jobdir / "probe").mkdir()
-    (jobdir / "inputs").mkdir()
-    (jobdir / "out").mkdir()
-    (jobdir / "home").mkdir()
-    for name in ("runner.py", f"{probe}.py"):
-        shutil.copy2(PROBES_DIR / name, jobdir / "probe" / name)
+                 preload: tuple[str, ...], sandbox: Any = None) -> dict[str, Any]:
+    for name in ("probe", "inputs", "out", "home", "src", "seed"):
+        (jobdir / name).mkdir()  # src: mount point of the real working copy when it is private
+    _seed_matplotlib_cache(jobdir / "seed" / ".matplotlib")  # the runner copies it into $HOME
+    for source in PROBES_DIR.glob("*.py"):  # the runner, every probe and their helpers: public code
+        shutil.copy2(source, jobdir / "probe" / source.name)
     site_dirs = build_site_view(jobdir / "site")
     task_specs = []
     for task in tasks:
@@ -119,45 +142,135 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
                            "memory": task.memory, "gate": task.gate})
     job = {"probe": probe, "tasks": task_specs, "site_dirs": site_dirs, "preload": list(preload),
            "workdir": str(workdir), "data_dir": str(data_dir) if data_dir else None,
-           "max_payload": MAX_PAYLOAD, "max_file": MAX_PAYLOAD}
+           "workdir_source": str(jobdir / "src"), "home_seed": str(jobdir / "seed"),
+           "rlimits": bool(getattr(sandbox, "rlimits", True)),
+           "max_payload": MAX_PAYLOAD, "max_file": MAX_PAYLOAD, "disk_bytes": DISK_BYTES, "max_files": MAX_FILES}
     (jobdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     return job
 
 
-def _parse(stream: bytes) -> dict[str, TaskOutput]:
+def _parse(stream: bytes, task_ids: list[str]) -> tuple[dict[str, TaskOutput], bool]:
+    """The runner's messages: (outputs, tampered). The runner sends one message per task in task
+    order and may stop early (a failed gate, a timeout, a crash); a message cut off at the end of
+    the stream is a stop. Anything else (another task's id, a repeated one, a malformed header,
+    bytes after the last task) means something else wrote into the stream: tampered."""
     outputs: dict[str, TaskOutput] = {}
     buf = io.BytesIO(stream)
-    while True:
-        line = buf.readline()
+    for expected in task_ids:
+        line = buf.readline(MAX_HEADER + 1)
         if not line:
-            break
-        try:
-            header = json.loads(line)
-            payload = buf.read(int(header["payload"]))
-        except (ValueError, KeyError):
-            break  # a torn message ends the stream; missing tasks are reported as not run
-        out = TaskOutput(header["task"], header["status"], detail=header.get("detail", ""),
-                         error=header.get("error", ""), log=header.get("log", ""),
-                         seconds=float(header.get("seconds", 0.0)))
+            return outputs, False
+        if not line.endswith(b"\n"):
+            return outputs, len(line) > MAX_HEADER  # cut off, unless it is too long to be ours
+        header = _header(line)
+        if header is None or header["task"] != expected:
+            return {}, True
+        payload = buf.read(header["payload"])
+        if len(payload) < header["payload"]:
+            return outputs, False  # the runner was stopped while it wrote this message
+        out = TaskOutput(expected, header["status"], detail=header["detail"], error=header["error"],
+                         log=header["log"], seconds=header["seconds"])
         if out.ok:
             try:
                 out.arrays = load_payload(payload)
             except ValueError as exc:
                 out.status, out.detail, out.error = "error", f"returned data the grader cannot accept: {exc}", ""
         outputs[out.id] = out
-    return outputs
+    if buf.read(1):
+        return {}, True
+    return outputs, False
+
+
+def _header(line: bytes) -> dict[str, Any] | None:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or header.get("status") not in STATUSES:
+        return None
+    size, seconds = header.get("payload"), header.get("seconds", 0.0)
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_PAYLOAD:
+        return None
+    if not isinstance(header.get("task"), str) or not isinstance(seconds, (int, float)):
+        return None
+    texts = {k: header.get(k, "") for k in ("detail", "error", "log")}
+    if not all(isinstance(v, str) for v in texts.values()):
+        return None
+    return {"task": header["task"], "status": header["status"], "payload": size,
+            "seconds": float(seconds), **{k: v[-4000:] for k, v in texts.items()}}
 
 
 def load_payload(payload: bytes) -> dict[str, np.ndarray]:
-    """Plain numeric arrays only: no pickle, no objects."""
+    """An `.npz` of plain numeric arrays: read without pickle, and with every size checked
+    before anything is decompressed or allocated (a zip bomb or a header that claims a huge
+    array is refused, not attempted). Raises ValueError with the reason."""
     if len(payload) > MAX_PAYLOAD:
-        raise ValueError("payload too large")
-    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
-    for name, arr in arrays.items():
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} has dtype {arr.dtype}, not numbers")
+        raise ValueError(f"the result is {len(payload)} bytes; the grader accepts at most {MAX_PAYLOAD}")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ValueError(f"not an .npz archive ({exc})") from None
+    if len(members) > MAX_ARRAYS:
+        raise ValueError(f"{len(members)} arrays; the grader accepts at most {MAX_ARRAYS}")
+    if sum(m.file_size for m in members) > MAX_PAYLOAD:
+        raise ValueError("the arrays are larger than the grader accepts")
+    arrays: dict[str, np.ndarray] = {}
+    for member in members:
+        name = member.filename.removesuffix(".npy")
+        if member.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"{name} is compressed; only uncompressed archives are accepted")
+        if not member.filename.endswith(".npy") or name in arrays:
+            raise ValueError(f"unexpected member {member.filename!r}")
+        try:
+            with archive.open(member) as fh:
+                arrays[name] = _read_npy(fh, member.file_size, name)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ValueError(f"{name} cannot be read ({exc})") from None
     return arrays
+
+
+def _read_npy(fh, size: int, name: str) -> np.ndarray:
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
+        raise ValueError(f"{name} has dtype {dtype}, not numbers")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if count < 0 or count * dtype.itemsize != size - fh.tell():
+        raise ValueError(f"{name}: its header does not match its size")
+    data = fh.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise ValueError(f"{name} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _fingerprint(folder: Path | None) -> list[tuple]:
+    """What changes when a file in `folder` is written, replaced, added or removed (the change
+    time cannot be set back by the writer)."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        st = entry.stat(follow_symlinks=False)
+        out.append((entry.name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode))
+    return out
+
+
+def _discard(folder: Path) -> None:
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
 
 
 def _seed_matplotlib_cache(target: Path) -> None:

@@ -59,17 +59,10 @@ def write_gradebook(results: list[Result], path: Path) -> Path:
 
 
 def write_index(results: list[Result], folder: Path, title: str) -> Path:
-    """One table per assignment (a folder may mix them), each student linked to its report."""
-    path = folder / "index.html"
-    tables = []
-    for assignment in sorted({r.assignment for r in results}):
-        rows = sorted((r for r in results if r.assignment == assignment), key=lambda r: r.submission)
-        tables.append({"assignment": assignment, "results": rows, "questions": _question_columns(rows),
-                       "gradebook": "gradebook.csv" if len({r.assignment for r in results}) == 1
-                       else f"gradebook-{assignment}.csv"})
-    html = _ENV.get_template("index.html.j2").render(tables=tables, title=title, count=len(results))
-    path.write_text(html, encoding="utf-8")
-    return path
+    """The class summary page; it lives in grader/summary.py (histogram, pass rates, flags)."""
+    from .summary import write_index as write_class_index  # summary.py imports this module
+
+    return write_class_index(results, folder, title)
 
 
 def _question_columns(results: list[Result]) -> list[tuple[str, float]]:

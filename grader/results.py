@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "skipped")
-SCHEMA_VERSION = 1
+# 2: notebook fields (Result.flags, notebook, adjustments; QuestionResult.answer, answer_state,
+# answer_cells, comment, flags). Version 1 files still read: every new field has a default.
+SCHEMA_VERSION = 2
+ANSWER_STATES = ("answered", "empty", "placeholder", "missing", "no notebook")
 
 
 @dataclass
@@ -42,6 +45,12 @@ class QuestionResult:
     points: float | None  # None: to be graded by hand and not graded yet
     checks: list[CheckResult] = field(default_factory=list)
     model_answer: str = ""
+    # Manual questions: the student's written answer as found in the notebook (TA-facing).
+    answer: str = ""
+    answer_state: str = ""  # one of ANSWER_STATES; "" for autograded questions
+    answer_cells: list[int] = field(default_factory=list)  # 1-based notebook cell numbers
+    comment: str = ""  # the TA's comment (merged from manual.csv)
+    flags: list[str] = field(default_factory=list)  # grading aids, e.g. "does not mention sign(θ)"
 
 
 @dataclass
@@ -50,8 +59,14 @@ class Result:
     assignment: str
     questions: list[QuestionResult]
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    # sha256 over the files' paths and hashes (Submission.content_hash; a zip's own hash when it
+    # could not be read): a batch re-run skips a submission whose result has the same one.
+    content_hash: str = ""
     rubric_hash: str = ""
     grader_version: str = ""
+    # sha256 of the grader's code, the assignment's reference and course files and the grading
+    # options: a batch re-run regrades when any of them changed, even without a new version
+    grading_hash: str = ""
     sandbox: str = ""
     sandbox_limitations: str = ""  # what the level used does not stop, in words
     dataset: str = ""
@@ -59,11 +74,24 @@ class Result:
     notes: list[str] = field(default_factory=list)  # problems with the submission as a whole
     figures: dict[str, str] = field(default_factory=dict)  # name -> file beside report.html
     error: str = ""  # set when the submission could not be graded at all
+    # For the TA: what looks wrong beyond the checks (edited fixed cells, outputs the code does
+    # not reproduce, hints on written answers). Flags never change points by themselves.
+    flags: list[str] = field(default_factory=list)
+    # The notebook step: file, status, messages, execution per cell, edited cells with diffs,
+    # claimed-vs-reproduced numbers (see README, "result.json").
+    notebook: dict[str, Any] = field(default_factory=dict)
+    # Deductions the rubric asks for (e.g. per edited fixed cell): {"reason": str, "points": -x}.
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
+    def adjustment_points(self) -> float:
+        return sum(float(a.get("points", 0.0)) for a in self.adjustments)
+
+    @property
     def autograded_points(self) -> float:
-        return sum(q.points or 0.0 for q in self.questions if not q.manual)
+        earned = sum(q.points or 0.0 for q in self.questions if not q.manual)
+        return max(0.0, earned + self.adjustment_points) if self.adjustments else earned
 
     @property
     def autograded_max(self) -> float:
@@ -71,7 +99,8 @@ class Result:
 
     @property
     def total_points(self) -> float:
-        return sum(q.points or 0.0 for q in self.questions)
+        earned = sum(q.points or 0.0 for q in self.questions)
+        return max(0.0, earned + self.adjustment_points) if self.adjustments else earned
 
     @property
     def max_points(self) -> float:
@@ -91,10 +120,11 @@ class Result:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Result":
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known_q = QuestionResult.__dataclass_fields__
         fields["questions"] = [
             QuestionResult(
                 **{
-                    **{k: v for k, v in q.items() if k != "checks"},
+                    **{k: v for k, v in q.items() if k != "checks" and k in known_q},
                     "checks": [CheckResult(**c) for c in q.get("checks", [])],
                 }
             )

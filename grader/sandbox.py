@@ -1,20 +1,30 @@
 """Sandbox levels: how a probe process is started and what it is kept from.
 
-`process` (any POSIX system): own session and process group (killed as a whole), rlimits,
-a scrubbed environment, a working copy in a temporary folder, and an interpreter started
-with `-I -S` whose import path holds the third-party packages but not the grader, the course
-material or the reference. It does not hide the filesystem or the network: a student who knows
-where the grader's files are can read them. `bwrap` adds a mount namespace with a read-only
-minimal view, no network and its own pid namespace (see grader/bwrap.py).
+`process` (any POSIX system): own session and process group (killed as a whole, and every
+process still in that session too), rlimits, a scrubbed environment, a working copy in a
+temporary folder, and an interpreter started with `-I -S` whose import path holds the
+third-party packages but not the grader, the course material or the reference. It does not hide
+the filesystem or the network: a student who knows where the grader's files are can read them.
+`bwrap` adds a mount namespace with a read-only minimal view, no network and its own pid
+namespace (see grader/bwrap.py). `none` is for a student checking their own code only: no
+limits beyond the per-task wall clock and the process group; never chosen automatically.
+
+Every level has the same interface: `name`, `limitations` (what it does not stop, in words, for
+every result), `warning` (printed by the CLI; empty for the grading levels), `automatic` (may be
+chosen as the default), `rlimits` (the runner applies its per-task limits), `available()`,
+`command(argv, jobdir, readable, writable, disk_bytes=None)` and `preexec(limits)`.
 """
 from __future__ import annotations
 
 import os
 import resource
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -76,16 +86,29 @@ def _site_dirs() -> list[Path]:
 
 class ProcessSandbox:
     name = "process"
-    limitations = (
-        "process level: rlimits, own process group, scrubbed environment and import path; "
-        "the filesystem and the network are not hidden from student code"
-    )
+    warning = ""
+    automatic = True
+    rlimits = True
+
+    @property
+    def limitations(self) -> str:
+        text = ("process level: rlimits, own process group, scrubbed environment and import path, every "
+                "leftover process of the probe killed; the filesystem and the network are not hidden from "
+                "student code, which runs as the grader's user and can read, write or signal whatever that "
+                "user can (other submissions, the output folder, the grader's /proc entries); disk writes "
+                "are capped per file and in the probe's own folders only")
+        if os.geteuid() == 0:
+            text += "; here the grader runs as root, so student code runs as root too"
+        return text
 
     def available(self) -> tuple[bool, str]:
         return (os.name == "posix", "" if os.name == "posix" else "needs a POSIX system")
 
-    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path]) -> list[str]:
-        """The command line that starts argv at this level; `writable[0]` is the working copy."""
+    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
+                disk_bytes: int | None = None) -> list[str]:
+        """The command line that starts argv at this level; `writable[0]` is the working copy.
+        `disk_bytes`: cap on what the probe may write (a level that cannot enforce it ignores it;
+        the runner also watches the size of its folders)."""
         return argv
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
@@ -108,15 +131,37 @@ def _set(which: int, value: int) -> None:
     resource.setrlimit(which, (value, value))
 
 
+NONE_WARNING = (
+    "WARNING: --sandbox none runs the code with NO isolation: it runs as you, can read and change "
+    "your files, use the network and see your environment, and has no memory, CPU or disk limits "
+    "(only a wall-clock limit per check). Use it only to check your OWN code, never to grade "
+    "someone else's.")
+
+
+class NoneSandbox(ProcessSandbox):
+    """For a student self-checking their own code where the process level does not work: the
+    probe gets its own process group and the per-task wall clock, nothing else. Never chosen
+    automatically; the CLI prints `warning`."""
+
+    name = "none"
+    warning = NONE_WARNING
+    automatic = False
+    rlimits = False
+    limitations = "none: " + NONE_WARNING.removeprefix("WARNING: ")
+
+    def preexec(self, limits: Limits) -> Callable[[], None]:
+        return lambda: None
+
+
 def sandbox_levels() -> dict[str, type]:
-    """Strongest first."""
+    """Strongest first; `none` last, and never chosen automatically."""
     from .bwrap import BwrapSandbox  # here, not at the top: bwrap.py imports this module
 
-    return {"bwrap": BwrapSandbox, "process": ProcessSandbox}
+    return {"bwrap": BwrapSandbox, "process": ProcessSandbox, "none": NoneSandbox}
 
 
 def choose_sandbox(name: str | None = None):
-    """The named level, or the strongest one that works here."""
+    """The named level, or the strongest one that works here (never `none`)."""
     levels = sandbox_levels()
     if name:
         if name not in levels:
@@ -128,34 +173,131 @@ def choose_sandbox(name: str | None = None):
         return sandbox
     for cls in levels.values():
         sandbox = cls()
-        if sandbox.available()[0]:
+        if sandbox.automatic and sandbox.available()[0]:
             return sandbox
     raise GraderError("no sandbox level works on this machine (run `mlp-grader doctor`)")
 
 
+@dataclass
+class SandboxRun:
+    args: list[str]
+    returncode: int  # -9 when the grader stopped it (timeout or too much output)
+    stdout: bytes
+    stderr: bytes  # the tail
+    timed_out: bool = False
+    overflow: bool = False  # stdout went over max_stdout: the probe was stopped there
+
+
+STDERR_TAIL = 64 * 1024
+TERM_GRACE = 1.0  # seconds between SIGTERM (the runner kills its tasks) and SIGKILL
+
+
 def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path], writable: list[Path],
-                  limits: Limits, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run argv in the sandbox; on timeout the whole process group is killed."""
-    cmd = sandbox.command(argv, jobdir, readable, writable)
+                  limits: Limits, env: dict[str, str], cwd: Path, max_stdout: int = 256 * 1024**2,
+                  disk_bytes: int | None = None) -> SandboxRun:
+    """Run argv in the sandbox with a wall-clock limit. Its stdout is read up to `max_stdout`
+    bytes and its stderr's tail is kept, so nothing it writes can fill the grader's memory; at
+    the end every process of its session (and at the bwrap level its pid namespace) is killed."""
+    cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, preexec_fn=sandbox.preexec(limits))
-    try:
-        out, err = proc.communicate(timeout=limits.wall_seconds)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill_session(proc)
-        out, err = proc.communicate()
-        timed_out = True
+    deadline = time.monotonic() + limits.wall_seconds
+    # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
+    # kill the task processes that left its session before the group is killed.
+    grace = 0.0 if getattr(sandbox, "pid_namespace", False) else TERM_GRACE
+    out, err, stop = _read_capped(proc, deadline, max_stdout)
+    if stop:
+        _terminate(proc, grace)
+    else:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stop = "timeout"
+            _terminate(proc, grace)
     _kill_session(proc)
-    return subprocess.CompletedProcess(cmd, -9 if timed_out else proc.returncode, out, err)
+    proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        pipe.close()
+    return SandboxRun(cmd, -9 if stop else proc.returncode, bytes(out), bytes(err),
+                      timed_out=stop == "timeout", overflow=stop == "overflow")
+
+
+def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int) -> tuple[bytearray, bytearray, str]:
+    """Read both pipes until they close; "" when they did, else why reading stopped."""
+    out, err = bytearray(), bytearray()
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ, out)
+        sel.register(proc.stderr, selectors.EVENT_READ, err)
+        exited_at = None
+        while sel.get_map():
+            now = time.monotonic()
+            if now >= deadline:
+                return out, err, "timeout"
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > 2.0:
+                break  # the runner is gone; a leftover process that holds a pipe is not waited for
+            for key, _ in sel.select(timeout=min(0.5, deadline - now)):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                buf = key.data
+                buf += chunk
+                if buf is out and len(out) > max_stdout:
+                    del out[max_stdout:]
+                    return out, err, "overflow"
+                if buf is err and len(err) > STDERR_TAIL:
+                    del err[:len(err) - STDERR_TAIL]
+    return out, err, ""
+
+
+def _terminate(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM first: the runner then kills every task process it started (including those
+    that left its session); SIGKILL to the whole group after `grace` seconds."""
+    if grace:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=grace)
+        except (ProcessLookupError, PermissionError, subprocess.TimeoutExpired):
+            pass
+    _kill_session(proc)
 
 
 def _kill_session(proc: subprocess.Popen) -> None:
+    """The probe's process group, then every process still in its session: a task process
+    sits in a group of its own, and outlives the runner when the runner is killed first."""
     try:
-        os.killpg(proc.pid, 9)
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    for pid in _session_members(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _session_members(sid: int) -> list[int]:
+    """Pids whose session id is `sid` (Linux /proc; elsewhere none are found)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command name: state, ppid, pgrp, session
+        if len(fields) > 3 and int(fields[3]) == sid and int(entry) != os.getpid():
+            found.append(int(entry))
+    return found
 
 
 def python_executable() -> str:

@@ -12,7 +12,7 @@ from grader.engine import GradeOptions, Grader
 
 from conftest import REPO
 
-OPTIONS = GradeOptions(sandbox="process", dataset="synthetic-cifar")
+OPTIONS = GradeOptions(sandbox="process", dataset="synthetic-cifar", execute="none")  # notebooks: test_notebook*.py
 
 
 @pytest.fixture(scope="module")

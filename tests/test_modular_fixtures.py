@@ -14,7 +14,7 @@ from grader.engine import GradeOptions, Grader
 from conftest import FIXTURES
 
 MODULAR = FIXTURES / "modular"
-OPTIONS = GradeOptions(sandbox="process", dataset="synthetic-cifar")
+OPTIONS = GradeOptions(sandbox="process", dataset="synthetic-cifar", execute="none")  # notebooks: test_notebook*.py
 SGD_WD = "SGD with weight decay: w off by relative error"
 L2_WD = "L2 and weight decay 0.0001 at lr 0.01 end"
 

@@ -3,13 +3,19 @@ isolated from the others, and what the student prints never counts."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
+import sys
+import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.probe import Task, TaskOutput, load_payload, run_probe
-from grader.sandbox import choose_sandbox
+from grader.checks import rel_error
+from grader.probe import MAX_ARRAYS, MAX_HEADER, Task, TaskOutput, _parse, load_payload, run_probe
+from grader.sandbox import Limits, choose_sandbox, run_sandboxed
 
 SANDBOX = choose_sandbox("process")
 
@@ -144,3 +150,138 @@ for _ in range(2000):  # 2 GB if nothing stopped it
     assert out.status == "error"
     assert "File too large" in out.error or "Errno 27" in out.error
     assert len(out.log) <= 2000
+
+
+# ---------------------------------------------------------------------- the message stream
+
+
+def frame(task: str, status: str = "ok", payload: bytes | None = None, **extra) -> bytes:
+    payload = npz_bytes(loss=np.float64(1.0)) if payload is None and status == "ok" else (payload or b"")
+    header = {"task": task, "status": status, "detail": "", "error": "", "log": "", "seconds": 0.1,
+              "payload": len(payload), **extra}
+    return json.dumps(header).encode() + b"\n" + payload
+
+
+def test_stream_of_the_runners_messages_is_read():
+    outputs, tampered = _parse(frame("a") + frame("b", "error"), ["a", "b", "c"])
+    assert not tampered and set(outputs) == {"a", "b"}  # c never ran: a stop, not tampering
+    assert outputs["a"].ok and float(outputs["a"].arrays["loss"]) == 1.0 and outputs["b"].status == "error"
+
+
+def test_fields_that_claim_points_are_ignored():
+    outputs, tampered = _parse(frame("a", points=100, passed=True, score=100), ["a"])
+    assert not tampered and outputs["a"].arrays.keys() == {"loss"}
+    assert not hasattr(outputs["a"], "points") and not hasattr(outputs["a"], "passed")
+
+
+@pytest.mark.parametrize("stream", [
+    frame("a") + frame("a"),  # a forged copy before the real message
+    frame("b") + frame("a"),  # another task's result first
+    frame("a") + frame("b") + b"x",  # bytes after the last task
+    frame("a", status="passed"),  # not a status the runner writes
+    frame("a", payload=b"\0" * 10)[:-10].replace(b'"payload": 10', b'"payload": -5') + b"\0" * 10,
+    b"{not json}\n",
+    b"[1, 2]\n",
+    b"x" * (MAX_HEADER + 10) + b"\n",
+])
+def test_anything_but_the_runners_messages_in_order_is_tampering(stream):
+    outputs, tampered = _parse(stream, ["a", "b"])
+    assert tampered and outputs == {}
+
+
+def test_a_message_cut_off_by_a_kill_is_a_stop():
+    whole = frame("a") + frame("b")
+    outputs, tampered = _parse(whole[:-3], ["a", "b"])
+    assert not tampered and set(outputs) == {"a"}
+
+
+# ---------------------------------------------------------------------- payloads
+
+
+def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def npy_header(descr: str, shape: tuple) -> bytes:
+    text = repr({"descr": descr, "fortran_order": False, "shape": shape}).ljust(118) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+
+
+def test_zip_bomb_payload_is_refused_before_decompressing():
+    bomb = zip_bytes({"x.npy": npy_header("<f8", (8 * 1024**2,)) + b"\0" * (64 * 1024**2)}, zipfile.ZIP_DEFLATED)
+    assert len(bomb) < 1024**2
+    with pytest.raises(ValueError, match="larger than the grader accepts|compressed"):
+        load_payload(bomb)
+    small = zip_bytes({"x.npy": npy_header("<f8", (4,)) + b"\0" * 32}, zipfile.ZIP_DEFLATED)
+    with pytest.raises(ValueError, match="compressed"):
+        load_payload(small)
+
+
+def test_header_that_claims_a_huge_array_allocates_nothing():
+    lying = zip_bytes({"x.npy": npy_header("<f8", (10**12,)) + b"\0" * 64})
+    with pytest.raises(ValueError, match="does not match its size"):
+        load_payload(lying)
+
+
+@pytest.mark.parametrize("arrays", [
+    {"c": np.ones(3, dtype=complex)},
+    {"s": np.zeros(2, dtype=[("a", "<f8"), ("b", "<i4")])},
+    {"t": np.array(["2020-01-01"], dtype="datetime64[D]")},
+    {f"a{i}": np.zeros(1) for i in range(MAX_ARRAYS + 1)},
+])
+def test_payloads_that_are_not_plain_numbers_are_refused(arrays):
+    with pytest.raises(ValueError):
+        load_payload(npz_bytes(**arrays))
+
+
+def test_non_npy_members_and_garbage_are_refused():
+    with pytest.raises(ValueError, match="unexpected member"):
+        load_payload(zip_bytes({"x.txt": b"hello"}))
+    with pytest.raises(ValueError, match="not an .npz"):
+        load_payload(b"PK\x03\x04 garbage")
+
+
+def test_non_finite_values_never_pass_a_tolerance():
+    assert rel_error(np.ones(3), np.ones(3)) == 0.0
+    assert rel_error(np.ones(3), np.array([1.0, np.nan, 1.0])) == float("inf")
+    assert rel_error(np.array([np.inf]), np.array([np.inf])) == float("inf")
+    assert rel_error(np.ones((2, 3)), np.ones((3, 2))) == float("inf")  # no broadcasting
+
+
+# ---------------------------------------------------------------------- the parent's side
+
+
+def test_output_flood_is_capped_and_the_probe_stopped(tmp_path):
+    flood = "import sys\nwhile True:\n    sys.stdout.buffer.write(b'x' * 65536)\n"
+    run = run_sandboxed(SANDBOX, [sys.executable, "-c", flood], jobdir=tmp_path, readable=[], writable=[tmp_path],
+                        limits=Limits(wall_seconds=30), env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+                        max_stdout=1024**2)
+    assert run.overflow and run.returncode == -9 and len(run.stdout) <= 1024**2
+
+
+def test_leftovers_of_the_session_are_killed(tmp_path):
+    # The command starts a grandchild in its own process group (as the runner's tasks are), then
+    # exits: killing the group would miss it; the session sweep does not.
+    code = ("import os, sys, time\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n    os.setpgid(0, 0)\n    time.sleep(60)\n    os._exit(0)\n"
+            "print(pid, flush=True)\n")
+    run = run_sandboxed(SANDBOX, [sys.executable, "-c", code], jobdir=tmp_path, readable=[], writable=[tmp_path],
+                        limits=Limits(wall_seconds=30), env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+    pid = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,454 @@
+"""The notebook step of grading one submission (called by Grader.grade after the probes):
+find and read the notebook, list edited fixed cells, show the written answers beside the
+model answers, execute it in the sandbox (`light`, `full` or `none`), and compare the numbers
+its saved outputs claim with what the probes reproduced from the submitted code.
+
+Nothing here changes the autograded points except the rubric's optional deduction per edited
+fixed cell; everything else becomes flags and report sections for the TA. A broken notebook
+(not JSON, truncated, nbformat 3, another assignment's, another language's, none at all) is a
+message in the report, never an exception: the probe checks have already run.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .data import DEFAULT_DATA_DIR
+from .execute import CellPlan, ExecutionReport, KernelJob, execute_notebook, plan_cells
+from .notebook import (Claim, LoadedNotebook, NotebookConfig, TemplateCell, added_code_cells, agrees, claim_cell,
+                       edited_cells, find_answers, find_notebook, load_config, load_notebook, match_cells,
+                       notebook_language, read_claim, template_cells, wrong_assignment)
+from .results import CheckResult, Result
+from .sandbox import GiB
+from .submission import make_working_copy
+
+MODES = ("light", "full", "none")
+MAX_FIGURES = 24
+MAX_FIGURE_BYTES = 2 * 1024**2
+PNG = b"\x89PNG\r\n\x1a\n"
+_cache: dict[tuple[str, str], Any] = {}  # rubric/reference path + hash -> parsed settings
+
+
+def grade_notebook(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None) -> None:
+    """Fill result.notebook, result.flags, the manual questions' answers and any deduction.
+    Never raises: a grader-side failure becomes a message (the probe checks stand)."""
+    started = time.monotonic()
+    mode = getattr(grader.options, "execute", "light")
+    result.notebook = {"file": "", "status": "", "version": "", "messages": [], "execute": mode,
+                       "edits": [], "added_cells": [], "claims": [], "execution": {}}
+    try:
+        _grade(grader, sub, ctx, result, out_dir, mode)
+    except Exception as exc:  # noqa: BLE001 - the notebook step must not cost the probe results
+        message = f"the grader could not analyse the notebook ({type(exc).__name__}: {exc})"
+        result.notebook["messages"].append(message)
+        result.notes.append(message)
+    result.timings["notebook"] = round(time.monotonic() - started, 3)
+
+
+def _grade(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None, mode: str) -> None:
+    rubric, course = grader.rubric, grader.course
+    info = result.notebook
+    config: NotebookConfig = _cached("config", course.rubric(rubric.assignment),
+                                     lambda p: load_config(p, rubric.notebook))
+    template: list[TemplateCell] = _cached("template", course.reference(rubric.assignment) / rubric.notebook,
+                                           template_cells)
+    name, messages = find_notebook(sub.path, list(sub.files), config.filename)
+    info["messages"] += messages
+    if not name:
+        info["status"] = "missing"
+        result.notes += messages
+        _set_answers(result, {}, "no notebook")
+        return
+    loaded: LoadedNotebook = load_notebook(sub.path / name)
+    info.update(file=name, status=loaded.status, version=loaded.version)
+    info["messages"] += loaded.messages
+    result.notes += messages + [m for m in loaded.messages if loaded.status != "ok" or "format" in m]
+    if loaded.nb is None:
+        _set_answers(result, {}, "no notebook")
+        return
+    nb = loaded.nb
+    cells = nb.cells
+    matches = match_cells(template, cells)
+    runnable = loaded.status not in ("empty",)
+    if wrong_assignment(template, matches):
+        other = _looks_like(course, rubric.assignment, cells)
+        message = (f"{name} does not look like the {rubric.assignment} notebook (few of the template's cells are in "
+                   f"it){f'; it looks like the {other} notebook' if other else ''}: not executed, no edit check")
+        info["status"] = "wrong_assignment"
+        info["messages"].append(message)
+        result.notes.append(message)
+        result.flags.append(message)
+        runnable = False
+    language = notebook_language(nb)
+    if language and language != "python":
+        kernel = (nb.metadata.get("kernelspec") or {}).get("name", "")
+        message = (f"{name} names a {language} kernel{f' ({kernel})' if kernel else ''}; the grader executes Python "
+                   "only: not executed (answers and edits are still checked)")
+        info["status"] = "other_language" if info["status"] in ("ok", "converted") else info["status"]
+        info["messages"].append(message)
+        result.notes.append(message)
+        runnable = False
+    answers = find_answers(cells, template, matches, config)
+    _set_answers(result, answers, "missing")
+    if info["status"] != "wrong_assignment":
+        _edits(result, config, template, cells, matches, answers, truncated=loaded.status == "truncated")
+    saved = nbformat.from_dict(nb)  # the outputs as submitted: what the notebook claims
+    report: ExecutionReport | None = None
+    if mode == "none":
+        info["execution"] = {"mode": "none", "summary": "not executed (--execute none)"}
+    elif not runnable:
+        info["execution"] = {"mode": mode, "summary": "not executed: " + (info["messages"][-1] if info["messages"]
+                                                                        else loaded.status)}
+    else:
+        report = _execute(grader, sub, ctx, config, template, matches, nb, mode)
+        info["execution"] = _execution_summary(report, nb, config, mode)
+        if out_dir is not None:
+            _write_executed(nb, out_dir / f"{Path(name).stem}.executed.ipynb")
+    _claims(result, config, template, matches, saved, nb if report else None, report, ctx)
+    if out_dir is not None:
+        result.figures.update(_figures(saved, report, out_dir))
+
+
+# ---------------------------------------------------------------------- pieces
+
+
+def _cached(kind: str, path: Path, build: Any) -> Any:
+    stamp = f"{path.stat().st_mtime_ns}:{path.stat().st_size}" if path.exists() else ""
+    key = (kind, f"{path}@{stamp}")
+    if key not in _cache:
+        _cache[key] = build(path)
+    return _cache[key]
+
+
+def _looks_like(course: Any, assignment: str, cells: list[Any]) -> str:
+    """The other assignment whose template this notebook matches, if any."""
+    from .rubric import load_rubric
+
+    for other in course.assignments():
+        if other == assignment:
+            continue
+        rubric = load_rubric(course.rubric(other))
+        path = course.reference(other) / rubric.notebook
+        if rubric.notebook and path.is_file():
+            template = _cached("template", path, template_cells)
+            if not wrong_assignment(template, match_cells(template, cells)):
+                return other
+    return ""
+
+
+def _set_answers(result: Result, answers: dict[str, Any], default: str) -> None:
+    for q in result.questions:
+        if not q.manual:
+            continue
+        answer = answers.get(q.id)
+        if answer is None:
+            q.answer_state = default
+            continue
+        q.answer, q.answer_state, q.answer_cells, q.flags = answer.text, answer.state, answer.cells, list(answer.flags)
+        result.flags += [f"{q.id}: {flag}" for flag in answer.flags]
+    blank = [q.id for q in result.questions if q.manual and q.answer_state in ("empty", "placeholder", "missing")]
+    if blank and default != "no notebook":
+        result.flags.append(f"written answers empty, placeholder or not found: {', '.join(blank)}")
+
+
+def _edits(result: Result, config: NotebookConfig, template: list[TemplateCell], cells: list[Any],
+           matches: dict[int, int], answers: dict[str, Any], truncated: bool = False) -> None:
+    info = result.notebook
+    answer_cells = {n - 1 for a in answers.values() for n in a.cells}
+    info["added_cells"] = added_code_cells(cells, matches, answer_cells)
+    if config.fixed == "none":
+        return
+    edits = edited_cells(template, cells, matches)
+    if truncated and matches:  # cells after the cut were lost, not deleted by the student
+        last = max(matches)
+        lost = [e for e in edits if e["kind"] == "deleted" and e["template_cell"] - 1 > last]
+        edits = [e for e in edits if e not in lost]
+        if lost:
+            info["messages"].append(f"the template's cells from {lost[0]['template_cell']} on are not in the "
+                                    "truncated file: not counted as deleted")
+    info["edits"] = edits
+    counted = 0
+    for e in edits:
+        where = f"template cell {e['template_cell']} (`{e['excerpt']}`)"
+        if e["kind"] == "edited":
+            result.flags.append(f"fixed cell edited: {where}, submitted as cell {e['cell']}; see the diff")
+            counted += 1
+        elif e["kind"] == "deleted":
+            result.flags.append(f"fixed cell deleted: {where}")
+            counted += 1
+        elif e["kind"] == "moved":
+            result.flags.append(f"fixed cell moved: {where} is now cell {e['cell']}")
+    if counted and config.deduct > 0:
+        points = counted * config.deduct
+        if config.deduct_max > 0:
+            points = min(points, config.deduct_max)
+        result.adjustments.append({"reason": f"{counted} fixed notebook cell(s) edited or deleted "
+                                             f"({config.deduct:g} each" + (f", at most {config.deduct_max:g}"
+                                                                           if config.deduct_max else "") + ")",
+                                   "points": -points})
+
+
+def _execute(grader: Any, sub: Any, ctx: Any, config: NotebookConfig, template: list[TemplateCell],
+             matches: dict[int, int], nb: Any, mode: str) -> ExecutionReport:
+    scale = grader.options.timeout_scale
+    cell_timeout = (config.cell_timeout if mode == "light" else config.full_cell_timeout) * scale
+    notebook_timeout = (config.notebook_timeout if mode == "light" else config.full_notebook_timeout) * scale
+    with tempfile.TemporaryDirectory(prefix="mlp-grader-nbwork-", dir=grader._scratch) as tmp:
+        work = make_working_copy(sub, Path(tmp) / "work", grader.provided_files())
+        readable, prelude, missing_data = [], "", ""
+        if mode == "full" and config.data:
+            readable, prelude, missing_data = _provide_data(config, ctx, grader, work)
+        skip = _skips(nb, template, matches, config, mode, missing_data)
+        plans: list[CellPlan] = plan_cells(nb, skip, cell_timeout)
+        job = KernelJob(grader.sandbox, work, grader._scratch, readable=readable,
+                        memory_bytes=int(config.memory_gb * GiB), prelude=prelude)
+        return execute_notebook(nb, plans, job, mode=mode, notebook_timeout=notebook_timeout)
+
+
+def _skips(nb: Any, template: list[TemplateCell], matches: dict[int, int], config: NotebookConfig, mode: str,
+           missing_data: str) -> dict[int, str]:
+    """Cell index -> why it is not run: the rubric's light-mode policy (matched on the cell or
+    on the template cell it corresponds to) and, in full mode, the data it cannot have."""
+    matched_to = {s: t for t, s in matches.items()}
+    skip: dict[int, str] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        sources = [cell.get("source", "")]
+        if index in matched_to:
+            sources.append(template[matched_to[index]].source)
+        for policy in config.cells:
+            if not any(policy.pattern.search(s) for s in sources):
+                continue
+            if mode == "light" and policy.light == "skip":
+                skip[index] = f"light mode: {policy.why or 'expensive'}; the probes reproduce its results"
+            elif mode == "full" and policy.data and missing_data:
+                skip[index] = missing_data
+    return skip
+
+
+def _provide_data(config: NotebookConfig, ctx: Any, grader: Any, work: Path) -> tuple[list[Path], str, str]:
+    """(read-only folders for the kernel, trusted prelude, "" or why the data cells are skipped).
+    The notebook gets its dataset only when the grader has exactly that dataset."""
+    have = getattr(ctx.dataset, "name", "")
+    if have != config.data:
+        why = f"the grader has no {config.data} here" + (f" (it uses {have})" if have else "")
+        return [], "", f"full mode: {why}, so the cells that load it cannot run"
+    data_dir = Path(grader.options.data_dir) if grader.options.data_dir else DEFAULT_DATA_DIR
+    stage = grader._scratch / "notebook-data"
+    if config.data == "mnist":
+        staged = _stage(data_dir / "mnist.npz", stage / "mnist.npz")
+        return [stage], MNIST_PRELUDE.replace("{path}", repr(str(staged))), ""
+    if config.data == "cifar100":
+        staged = _stage(data_dir / "cifar-100-python", stage / "cifar-100-python")
+        link = work / (config.data_path or "data/cifar100")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.exists() or link.is_symlink():
+            shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
+        link.symlink_to(staged, target_is_directory=True)
+        return [stage], "", ""
+    return [], "", f"full mode: the grader cannot provide {config.data}"
+
+
+def _stage(source: Path, target: Path) -> Path:
+    """Hard links (or copies) of the TA's data under the grader's scratch folder, once per run:
+    the sandbox user can reach it there, and it is mounted read-only."""
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = [source] if source.is_file() else [p for p in sorted(source.rglob("*")) if p.is_file()]
+    for file in files:
+        dest = target if source.is_file() else target / file.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(file, dest)
+        except OSError:
+            shutil.copyfile(file, dest)
+    return target
+
+
+# Runs in the kernel before the notebook (full mode, MNIST): the handout's utils.get_MNIST_data
+# calls sklearn's fetch_openml, which needs the network; this serves the TA's mnist.npz instead,
+# so the course file's own preparation (seeded permutation, split, mean image) is unchanged.
+MNIST_PRELUDE = '''
+def _grader_provide_mnist():
+    import numpy as np
+    import sklearn.datasets
+    from sklearn.utils import Bunch
+
+    def fetch_openml(name=None, *args, **kwargs):
+        if name != "mnist_784":
+            raise OSError("no network in the grader's sandbox; only mnist_784 is provided")
+        with np.load({path}, allow_pickle=False) as f:
+            X, y = f["X"].astype(np.float64), f["y"].astype(str).astype(object)
+        if kwargs.get("return_X_y"):
+            return X, y
+        return Bunch(data=X, target=y, frame=None)
+
+    sklearn.datasets.fetch_openml = fetch_openml
+_grader_provide_mnist()
+del _grader_provide_mnist
+'''
+
+
+def _execution_summary(report: ExecutionReport, nb: Any, config: NotebookConfig, mode: str) -> dict[str, Any]:
+    cells = []
+    counts: dict[str, int] = {}
+    for run in report.cells:
+        counts[run.status] = counts.get(run.status, 0) + 1
+        source = nb.cells[run.index].get("source", "")
+        cells.append({"cell": run.index + 1, "status": run.status, "seconds": run.seconds, "reason": run.reason,
+                      "error": run.error, "excerpt": _first_line(source)})
+    ran = sum(counts.get(s, 0) for s in ("ok", "error", "timeout", "died"))
+    parts = [f"{counts.get('ok', 0)} of {len(report.cells)} code cells ran without error"]
+    for status, word in (("error", "raised an error"), ("timeout", "timed out"), ("died", "killed the kernel"),
+                         ("skipped", "skipped"), ("not_run", "not run")):
+        if counts.get(status):
+            parts.append(f"{counts[status]} {word}")
+    summary = ", ".join(parts) + f" ({mode} mode, {report.seconds:g} s, {ran} executed)"
+    if mode == "light" and counts.get("skipped"):
+        summary += "; skipped cells are the expensive training/data cells: their results come from the probes"
+    if report.problem:
+        summary = report.problem + "; " + summary
+    return {"mode": mode, "sandbox": report.sandbox, "seconds": report.seconds, "kernel_starts": report.kernel_starts,
+            "restarts": report.restarts, "problem": report.problem, "summary": summary, "cells": cells,
+            "counts": counts}
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.strip().startswith("#"):
+            return line.strip()[:90]
+    return source.strip()[:90]
+
+
+def _claims(result: Result, config: NotebookConfig, template: list[TemplateCell], matches: dict[int, int],
+            saved: Any, executed: Any | None, report: ExecutionReport | None, ctx: Any) -> None:
+    """Numbers the saved outputs claim vs what the probes reproduced (and what re-execution
+    printed). Flags only; points never depend on the notebook's outputs."""
+    checks = {c.id: c for c in result.checks()}
+    ran = {c.index for c in report.cells if c.status in ("ok", "error")} if report else set()
+    rows = result.notebook["claims"]
+    for claim in config.claims:
+        index = claim_cell(saved.cells, template, matches, claim)
+        if index is None:
+            continue
+        claimed = read_claim(saved.cells[index], claim)
+        again = read_claim(executed.cells[index], claim) if executed is not None and index in ran else {}
+        for key in sorted(set(claimed) | set(again)):
+            row = _compare(claim, key, claimed.get(key), again.get(key), checks.get(claim.check), ctx, index + 1)
+            rows.append(row)
+            if row["status"] == "mismatch":
+                result.flags.append(row["note"])
+
+
+def _compare(claim: Claim, key: str, claimed: float | None, executed: float | None, check: CheckResult | None,
+             ctx: Any, cell: int) -> dict[str, Any]:
+    label = claim.label + (f" ({key})" if key else "")
+    row: dict[str, Any] = {"label": label, "cell": cell, "claimed": claimed, "executed": executed,
+                           "reproduced": None, "check": claim.check, "status": "not compared", "note": ""}
+    reproduced, why = _reproduced(claim, key, check, ctx)
+    row["reproduced"] = reproduced
+    if claimed is None:
+        row["note"] = "the submitted notebook shows no value (saved without outputs?)"
+        return row
+    if reproduced is not None:
+        if agrees(claim, claimed, reproduced):
+            row["status"], row["note"] = "match", ""
+        else:
+            row["status"] = "mismatch"
+            row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}; the submitted code reproduces "
+                           f"{reproduced:.6g} (check {claim.check})")
+        return row
+    if why.startswith("fails:"):
+        row["status"] = "mismatch"
+        row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}, but the submitted code {why[6:]} "
+                       f"(check {claim.check})")
+        return row
+    if executed is not None and not agrees(claim, claimed, executed):
+        row["status"] = "mismatch"
+        row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}; re-running the notebook prints "
+                       f"{executed:.6g}")
+        return row
+    row["note"] = why
+    return row
+
+
+def _reproduced(claim: Claim, key: str, check: CheckResult | None, ctx: Any) -> tuple[float | None, str]:
+    if check is None:
+        return None, f"check {claim.check} is not in this grading run"
+    if claim.dataset and getattr(ctx.dataset, "name", "") != claim.dataset:
+        have = getattr(ctx.dataset, "name", "") or "no dataset"
+        return None, (f"not comparable: the notebook used {claim.dataset}, the grader trained on {have}")
+    if check.status == "skipped":
+        return None, f"check {claim.check} was not run ({check.message})"
+    if check.status in ("error", "timeout"):
+        return None, "fails:" + ("times out" if check.status == "timeout" else "raises an error") + " in this check"
+    value: Any = check.details.get(claim.field)
+    if isinstance(value, dict):  # e.g. relative_errors = {"W1": ..., "b1": ...}
+        part = key or claim.key
+        value = value.get(part) if part else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, f"check {claim.check} reported no value to compare"
+    return number, ""
+
+
+def _figures(saved: Any, report: ExecutionReport | None, out_dir: Path) -> dict[str, str]:
+    """PNG figures: from the cells the grader executed, and (marked as such) the saved ones of
+    cells it did not run. Only real PNG data is written, at most MAX_FIGURES."""
+    runs = report.by_index() if report else {}
+    figures: dict[str, str] = {}
+    folder = out_dir / "notebook-figures"
+    for index, cell in enumerate(saved.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        run = runs.get(index)
+        executed = run is not None and run.status in ("ok", "error", "timeout", "died")
+        outputs = run.outputs if executed else cell.get("outputs", [])
+        images = [o["data"]["image/png"] for o in outputs
+                  if o.get("output_type") in ("display_data", "execute_result") and "image/png" in o.get("data", {})]
+        for k, data in enumerate(images, 1):
+            if len(figures) >= MAX_FIGURES:
+                return figures
+            try:
+                raw = base64.b64decode("".join(data) if isinstance(data, list) else data, validate=False)
+            except (ValueError, TypeError):
+                continue
+            if not raw.startswith(PNG) or len(raw) > MAX_FIGURE_BYTES:
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            file = folder / f"cell{index + 1}-{k}.png"
+            file.write_bytes(raw)
+            where = "re-run by the grader" if executed else "as saved in the submission (not re-run)"
+            figures[f"notebook cell {index + 1}" + (f" ({k})" if len(images) > 1 else "") + f", {where}"] = \
+                file.relative_to(out_dir).as_posix()
+    return figures
+
+
+def _write_executed(nb: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        text = nbformat.writes(nb, version=4, capture_validation_error={})
+    path.write_text(text, encoding="utf-8")
+
+
+def validate_mode(mode: str) -> str:
+    if mode not in MODES:
+        from .errors import GraderError
+
+        raise GraderError(f"unknown --execute mode {mode!r}; choose from {', '.join(MODES)}")
+    return mode
+
+
+__all__ = ["grade_notebook", "validate_mode", "MODES"]

@@ -1,0 +1,200 @@
+"""The class summary: index.html over a batch's results, per assignment a score histogram,
+per-question and per-check pass rates, the slowest submissions, the ones that could not be
+graded and why, and the flags (notes, and `flags` when the results carry them), each student
+linked to its report. The histogram is a PNG beside the page: it works offline, no CDN.
+
+`rebuild(out_dir)` recreates the gradebooks and the index from the result.json files alone, so
+an interrupted batch can be summarised without regrading.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from urllib.parse import quote
+
+from .report import _ENV, _question_columns, safe_name, write_gradebook
+from .results import Result
+
+SLOWEST = 10
+
+
+@dataclass
+class CheckRate:
+    id: str
+    question: str
+    title: str
+    visibility: str
+    max_points: float
+    counts: dict[str, int] = field(default_factory=dict)  # status -> submissions
+    graded: int = 0
+
+    @property
+    def pass_rate(self) -> float:
+        return self.counts.get("passed", 0) / self.graded if self.graded else 0.0
+
+    @property
+    def problems(self) -> str:
+        """'2 error, 1 timeout': the statuses that say the code crashed or hung."""
+        return ", ".join(f"{self.counts[s]} {s}" for s in ("error", "timeout") if self.counts.get(s))
+
+
+@dataclass
+class QuestionRate:
+    id: str
+    title: str
+    max_points: float
+    mean: float
+    full_rate: float  # share of graded submissions with full points
+
+
+@dataclass
+class AssignmentSummary:
+    assignment: str
+    results: list[Result]
+    questions: list[tuple[str, float]]
+    gradebook: str
+    histogram: str = ""  # PNG path relative to index.html
+    stats: dict[str, float] = field(default_factory=dict)  # mean, median, min, max of graded
+    question_rates: list[QuestionRate] = field(default_factory=list)
+    check_rates: list[CheckRate] = field(default_factory=list)
+    slowest: list[Result] = field(default_factory=list)
+    failed: list[Result] = field(default_factory=list)
+    flagged: list[tuple[Result, list[str]]] = field(default_factory=list)
+
+    @property
+    def graded(self) -> list[Result]:
+        return [r for r in self.results if not r.error]
+
+
+def summarise(results: list[Result], assignment: str, gradebook: str) -> AssignmentSummary:
+    rows = sorted((r for r in results if r.assignment == assignment), key=lambda r: r.submission)
+    s = AssignmentSummary(assignment, rows, _question_columns(rows), gradebook)
+    graded = s.graded
+    scores = [r.autograded_points for r in graded]
+    if scores:
+        s.stats = {"mean": statistics.fmean(scores), "median": statistics.median(scores),
+                   "min": min(scores), "max": max(scores), "possible": graded[0].autograded_max}
+    s.failed = [r for r in rows if r.error]
+    s.slowest = sorted((r for r in rows if r.timings.get("total")), key=lambda r: -r.timings["total"])[:SLOWEST]
+    s.flagged = [(r, texts) for r in rows if (texts := flag_texts(r))]
+    if graded:
+        s.question_rates = _question_rates(graded)
+        s.check_rates = _check_rates(graded)
+    return s
+
+
+def flag_texts(result: Result) -> list[str]:
+    """What a TA should look at: the result's notes, and its `flags` when it has them (strings,
+    or dicts with a message)."""
+    texts = list(result.notes)
+    for flag in getattr(result, "flags", None) or []:
+        if isinstance(flag, dict):
+            texts.append(str(flag.get("message") or flag.get("text") or json.dumps(flag, sort_keys=True)))
+        else:
+            texts.append(str(flag))
+    return texts
+
+
+def _question_rates(graded: list[Result]) -> list[QuestionRate]:
+    rates = []
+    for q in graded[0].questions:
+        if q.manual:
+            continue
+        points = [next((x.points or 0.0 for x in r.questions if x.id == q.id), 0.0) for r in graded]
+        rates.append(QuestionRate(q.id, q.title, q.max_points, statistics.fmean(points),
+                                  sum(p >= q.max_points - 1e-9 for p in points) / len(points)))
+    return rates
+
+
+def _check_rates(graded: list[Result]) -> list[CheckRate]:
+    rates: dict[str, CheckRate] = {}
+    for r in graded:
+        for c in r.checks():
+            rate = rates.setdefault(c.id, CheckRate(c.id, c.question, c.title, c.visibility, c.max_points))
+            rate.counts[c.status] = rate.counts.get(c.status, 0) + 1
+            rate.graded += 1
+    return list(rates.values())
+
+
+def write_histogram(summary: AssignmentSummary, folder: Path) -> str:
+    """Autograded scores of the graded submissions as a PNG; returns its path relative to folder."""
+    if not summary.stats:
+        return ""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    scores = [r.autograded_points for r in summary.graded]
+    top = summary.stats["possible"] or max(scores) or 1.0
+    fig = Figure(figsize=(6.5, 2.8), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.hist(scores, bins=[top * i / 20 for i in range(21)], color="#4a78b5", edgecolor="white")
+    ax.set_xlim(0, top)
+    ax.set_xlabel(f"autograded points (of {top:g})")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {summary.stats['mean']:.1f}, "
+                 f"median {summary.stats['median']:g}")
+    fig.tight_layout()
+    rel = f"summary/{summary.assignment}-scores.png"
+    (folder / "summary").mkdir(parents=True, exist_ok=True)
+    fig.savefig(folder / rel)
+    return rel
+
+
+def gradebook_name(assignment: str, assignments: list[str]) -> str:
+    return "gradebook.csv" if len(assignments) == 1 else f"gradebook-{assignment}.csv"
+
+
+def write_index(results: list[Result], folder: Path, title: str, extra: dict[str, Any] | None = None,
+                folders: dict[int, str] | None = None) -> Path:
+    """index.html: the class summary, one section per assignment (a folder may mix them).
+    `folders` maps id(result) to its folder under `folder` when that is not
+    safe_name(submission) (a batch numbers clashing names); `extra` adds key/value lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assignments = sorted({r.assignment for r in results})
+    sections = []
+    for name in assignments:
+        s = summarise(results, name, gradebook_name(name, assignments))
+        s.histogram = write_histogram(s, folder)
+        sections.append(s)
+    path = folder / "index.html"
+    folders = folders or {}
+
+    def report_link(r: Result) -> str:
+        return quote(folders.get(id(r)) or safe_name(r.submission)) + "/report.html"
+
+    html = _ENV.get_template("index.html.j2").render(sections=sections, title=title, count=len(results),
+                                                     failed=sum(bool(r.error) for r in results),
+                                                     extra=extra or {}, report_link=report_link)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_outputs(results: list[Result], folder: Path, title: str = "", extra: dict[str, Any] | None = None,
+                  folders: dict[int, str] | None = None) -> None:
+    """The gradebook(s) and index.html of a batch."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assignments = sorted({r.assignment for r in results})
+    for name in assignments:
+        write_gradebook([r for r in results if r.assignment == name], folder / gradebook_name(name, assignments))
+    write_index(results, folder, title or f"{', '.join(assignments)}: {len(results)} submissions", extra, folders)
+
+
+def rebuild(folder: Path) -> list[Result]:
+    """Gradebooks and index.html from every OUT/<student>/result.json (for an interrupted batch,
+    or after editing results by hand). Unreadable result files are left out."""
+    results, folders = [], {}
+    for path in sorted(Path(folder).glob("*/result.json")):
+        try:
+            result = Result.read_json(path)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        results.append(result)
+        folders[id(result)] = path.parent.name
+    if results:
+        write_outputs(results, Path(folder), folders=folders)
+    return results
