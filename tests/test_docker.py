@@ -69,8 +69,10 @@ def test_entry_point_command_grades_a_read_only_folder(tmp_path):
     """`IMAGE grade /submissions --out /out` is `mlp-grader grade /submissions --out /out`:
     run exactly that (default jobs, dataset and sandbox) on a read-only copy of the examples."""
     submissions = tmp_path / "submissions"
-    shutil.copytree(REPO / "examples" / "submissions", submissions,
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    # Three of the examples, both assignments: the whole folder takes a minute and proves no more.
+    for name in ("pset4-reference", "pset4-bug-np-float", "modular-template"):
+        shutil.copytree(REPO / "examples" / "submissions" / name, submissions / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     for path in [submissions, *submissions.rglob("*")]:
         os.chmod(path, stat.S_IMODE(path.stat().st_mode) & ~0o222)
     before = snapshot(submissions)
@@ -91,10 +93,7 @@ def test_entry_point_command_grades_a_read_only_folder(tmp_path):
               for p in out.glob("*/result.json")}
     examples = sorted(p.name for p in submissions.iterdir() if p.is_dir())
     assert sorted(points) == examples
-    known = {"modular-reference": 37, "modular-template": 0, "pset4-bug-np-float": 3,
-             "pset4-bug-predict-scores": 23, "pset4-bug-relu-mask-inverted": 42.75,
-             "pset4-reference": 45, "pset4-template": 0}
-    assert {name: points[name] for name in known} == known
+    assert points == {"modular-template": 0, "pset4-bug-np-float": 3, "pset4-reference": 45}
     assert (out / "gradebook-pset4.csv").is_file() and (out / "gradebook-modular.csv").is_file()
     assert re.search(rf"graded {len(examples)}, failed to grade 0, [\d.]+ s with \d workers", run.stdout)
     assert "Using the offline stand-in" in run.stderr  # said loudly, as in a container without data
