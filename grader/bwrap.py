@@ -226,6 +226,14 @@ class BwrapSandbox:
         for path in ETC_FILES:
             if os.path.exists(path):
                 args += ["--ro-bind", path, path]
+        sized = self._supports("--size")  # bubblewrap >= 0.7
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if sized:
+            args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+        # bwrap's /dev is a tmpfs the sandbox uid owns: without this, files there cost host memory
+        args += ["--remount-ro", "/dev"]
+        # The private /tmp first: an interpreter in a virtual environment under /tmp is bound on top.
+        args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
         for root in _interpreter_roots():
             args += ["--ro-bind", _real(root), str(root)]
         hidden = [*hidden, *(d / rel for d in _site_dirs() for rel in DATASET_ENTRIES)]
@@ -236,13 +244,6 @@ class BwrapSandbox:
                 args += [*perms, "--tmpfs", str(entry), "--remount-ro", str(entry)]
             elif entry.is_file() and not entry.is_symlink():
                 args += ["--ro-bind", "/dev/null", str(entry)]  # on a nodev mount: opening it fails
-        sized = self._supports("--size")  # bubblewrap >= 0.7
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        if sized:
-            args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
-        # bwrap's /dev is a tmpfs the sandbox uid owns: without this, files there cost host memory
-        args += ["--remount-ro", "/dev"]
-        args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
         return args
 
     def _supports(self, option: str) -> bool:
