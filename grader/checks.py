@@ -34,6 +34,9 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     status: str = ""  # derived from fraction unless set (error, timeout, skipped)
     artifacts: dict[str, np.ndarray] = field(default_factory=dict)  # data for the report's figures
+    # For the TA, never points: e.g. numerical fragility the handout does not grade. Each lands in
+    # Result.flags prefixed with the check id (the report's flags box, the class summary).
+    flags: list[str] = field(default_factory=list)
 
     def resolved_status(self) -> str:
         if self.status:

@@ -128,6 +128,7 @@ class Grader:
                 qr.points = round((qr.points or 0.0) + cr.points, 4)
                 if outcome.artifacts:
                     artifacts[check.id] = outcome.artifacts
+                result.flags += [f"{check.id}: {flag}" for flag in outcome.flags]
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
