@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__
+from . import __version__, similarity
 from .batch import default_jobs, kill_descendants, run_pool
+from .canvas_gradebook import write_identities
 from .course import CourseDir, find_course
 from .data import DEFAULT_DATA_DIR, LOADERS
 from .engine import GradeOptions, Grader
@@ -75,7 +76,8 @@ def grade_submission(path: Path, assignment: str | None = None, options: GradeOp
 def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                  options: GradeOptions = GradeOptions(), progress: Progress | None = None,
                  on_warning: Callable[[str], None] | None = None, *, jobs: int | None = None,
-                 force: bool = False, on_plan: Callable[[int, int, int], None] | None = None) -> BatchSummary:
+                 force: bool = False, on_plan: Callable[[int, int, int], None] | None = None,
+                 similarity: bool | None = None, boilerplate: tuple[Path, ...] = ()) -> BatchSummary:
     """Grade `path` into `out_dir`: OUT/<name>/result.json and report.html, OUT/gradebook.csv
     (gradebook-<assignment>.csv per assignment when the folder mixes them) and OUT/index.html.
 
@@ -83,7 +85,9 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
     folder or a .zip per student, a Canvas export). `jobs` worker processes (default: the
     cores) grade concurrently. A submission whose result.json matches its files, the rubric,
     the grader version, the dataset and the sandbox is not graded again unless `force`.
-    `on_plan(to_grade, reused, workers)` is called once before grading starts."""
+    `on_plan(to_grade, reused, workers)` is called once before grading starts.
+    `similarity` (default: on when there is more than one submission) compares the students'
+    own code pairwise, the template and the `boilerplate` folders left out (grader/similarity.py)."""
     started = time.monotonic()
     path, out_dir = Path(path), Path(out_dir)
     course = find_course()
@@ -124,6 +128,9 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
         except KeyboardInterrupt:
             kill_descendants()  # probes run in their own sessions: Ctrl-C does not reach them
             raise
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_identities({e.name: e.canvas_id for e in found.entries if e.canvas_id}, out_dir)
+        _similarity(groups, rubrics, course, out_dir, similarity, boilerplate)  # needs the extracted files
     write_outputs(summary.results, out_dir, folders=folders)
     summary.seconds = time.monotonic() - started
     return summary
@@ -160,6 +167,18 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
             done(i, work(i))
     else:
         run_pool(len(todo), summary.jobs, work, done, lost)
+
+
+def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], course: CourseDir, out_dir: Path,
+                enabled: bool | None, boilerplate: tuple[Path, ...]) -> None:
+    if enabled is None:
+        enabled = sum(len(entries) for entries in groups.values()) > 1
+    if not enabled:
+        similarity.clear(out_dir)
+        return
+    students = {name: {e.name: e.path for e in entries if not e.error} for name, entries in groups.items()}
+    similarity.analyse_batch(students, {name: rubrics[name].owned for name in groups},
+                             {name: [course.template(name), *boilerplate] for name in groups}, out_dir)
 
 
 def _group_by_assignment(entries: list[Entry], rubrics: dict[str, Rubric], assignment: str | None,

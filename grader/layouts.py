@@ -58,6 +58,7 @@ class Entry:
     error: str = ""  # set when it cannot be read at all: graded as a row with this reason
     content_hash: str = ""  # Submission.content_hash, or the zip's own sha256 when it is unreadable
     out_name: str = ""  # its folder under the output folder: safe_name, unique in the batch
+    canvas_id: str = ""  # Canvas's user id from the export's file names (for its grade import)
 
 
 @dataclass
@@ -290,6 +291,8 @@ def _canvas_entry(student: str, files: list[Path], scratch: Path, markers: tuple
     late, renamed, left_out = False, [], []
     for file in files:
         rel, is_late, number = canvas_original_name(file.name, known_files)  # type: ignore[misc]
+        # `<student>[_LATE]_<user id>_<submission id>_<name>`: the first number is the user's id
+        entry.canvas_id = entry.canvas_id or CANVAS_NAME.match(file.name)["ids"].split("_")[0]  # type: ignore[index]
         late |= is_late
         if is_junk(rel):
             left_out.append(f"{file.name} (not part of a submission)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 
+from .markdown_render import render_markdown
 from .results import Result
 
 _ENV = jinja2.Environment(
@@ -17,6 +18,19 @@ _ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENV.filters["pts"] = lambda v: "—" if v is None else f"{v:g}"
+
+
+def score(value: float | None) -> str:
+    """Points as a TA reads them: at most two decimals, no trailing zeros (26.42, 34.33, 45)."""
+    if value is None:
+        return "—"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+_ENV.filters["score"] = score
+_ENV.filters["markdown"] = render_markdown
+_ENV.filters["seconds"] = lambda v: "" if v is None else f"{float(v):.1f}"
 
 
 def safe_name(name: str) -> str:

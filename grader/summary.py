@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from importlib import resources
 from urllib.parse import quote
 
+from .canvas_gradebook import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
 from .report import _ENV, _question_columns, safe_name, write_gradebook
 from .results import Result
+from .similarity import SimilarityReport
 
 SLOWEST = 10
 
@@ -64,6 +67,12 @@ class AssignmentSummary:
     slowest: list[Result] = field(default_factory=list)
     failed: list[Result] = field(default_factory=list)
     flagged: list[tuple[Result, list[str]]] = field(default_factory=list)
+    question_titles: dict[str, str] = field(default_factory=dict)
+    canvas_gradebook: str = ""  # the Canvas import file, when the batch came from a Canvas export
+
+    @property
+    def flag_count(self) -> dict[str, int]:
+        return {r.submission: len(texts) for r, texts in self.flagged}
 
     @property
     def graded(self) -> list[Result]:
@@ -81,6 +90,7 @@ def summarise(results: list[Result], assignment: str, gradebook: str) -> Assignm
     s.failed = [r for r in rows if r.error]
     s.slowest = sorted((r for r in rows if r.timings.get("total")), key=lambda r: -r.timings["total"])[:SLOWEST]
     s.flagged = [(r, texts) for r in rows if (texts := flag_texts(r))]
+    s.question_titles = {q.id: q.title for r in rows for q in r.questions}
     if graded:
         s.question_rates = _question_rates(graded)
         s.check_rates = _check_rates(graded)
@@ -145,6 +155,17 @@ def write_histogram(summary: AssignmentSummary, folder: Path) -> str:
     return rel
 
 
+def write_assets(folder: Path) -> dict[str, str]:
+    """The page's stylesheet and script, copied beside it (no CDN: it works from file://)."""
+    assets = {}
+    (folder / "summary").mkdir(parents=True, exist_ok=True)
+    for kind, name in (("css", "summary.css"), ("js", "summary.js")):
+        text = resources.files("grader.templates").joinpath("static", name).read_text(encoding="utf-8")
+        (folder / "summary" / name).write_text(text, encoding="utf-8")
+        assets[kind] = f"summary/{name}"
+    return assets
+
+
 def gradebook_name(assignment: str, assignments: list[str]) -> str:
     return "gradebook.csv" if len(assignments) == 1 else f"gradebook-{assignment}.csv"
 
@@ -156,10 +177,12 @@ def write_index(results: list[Result], folder: Path, title: str, extra: dict[str
     safe_name(submission) (a batch numbers clashing names); `extra` adds key/value lines."""
     folder.mkdir(parents=True, exist_ok=True)
     assignments = sorted({r.assignment for r in results})
+    canvas = bool(read_identities(folder))
     sections = []
     for name in assignments:
         s = summarise(results, name, gradebook_name(name, assignments))
         s.histogram = write_histogram(s, folder)
+        s.canvas_gradebook = canvas_name(name, assignments) if canvas else ""
         sections.append(s)
     path = folder / "index.html"
     folders = folders or {}
@@ -167,9 +190,9 @@ def write_index(results: list[Result], folder: Path, title: str, extra: dict[str
     def report_link(r: Result) -> str:
         return quote(folders.get(id(r)) or safe_name(r.submission)) + "/report.html"
 
-    html = _ENV.get_template("index.html.j2").render(sections=sections, title=title, count=len(results),
-                                                     failed=sum(bool(r.error) for r in results),
-                                                     extra=extra or {}, report_link=report_link)
+    html = _ENV.get_template("index.html.j2").render(sections=sections, title=title, extra=extra or {},
+                                                     report_link=report_link, assets=write_assets(folder),
+                                                     similarity=SimilarityReport.read(folder))
     path.write_text(html, encoding="utf-8")
     return path
 
@@ -179,9 +202,13 @@ def write_outputs(results: list[Result], folder: Path, title: str = "", extra: d
     """The gradebook(s) and index.html of a batch."""
     folder.mkdir(parents=True, exist_ok=True)
     assignments = sorted({r.assignment for r in results})
+    canvas_ids = read_identities(folder)
     for name in assignments:
-        write_gradebook([r for r in results if r.assignment == name], folder / gradebook_name(name, assignments))
-    write_index(results, folder, title or f"{', '.join(assignments)}: {len(results)} submissions", extra, folders)
+        rows = [r for r in results if r.assignment == name]
+        write_gradebook(rows, folder / gradebook_name(name, assignments))
+        if canvas_ids:
+            write_canvas_gradebook(rows, canvas_ids, folder / canvas_name(name, assignments), name)
+    write_index(results, folder, title or f"Class summary: {', '.join(assignments)}", extra, folders)
 
 
 def rebuild(folder: Path) -> list[Result]:

@@ -1,0 +1,56 @@
+"""A gradebook Canvas's grade import accepts (Grades → Import), for batches that came from a
+Canvas submissions export.
+
+Canvas matches rows on its numeric user ID, which the export puts in every file name
+(`smithjohn_12345_67890_mlp.py`: user 12345), so the batch records each student's ID in
+OUT/canvas.json and the gradebook is rebuilt from it with the results. The columns are Canvas's
+own export header (Student, ID, SIS User ID, SIS Login ID, Section) and one column for the
+assignment's total; Canvas ignores the empty SIS columns and the "Points Possible" row.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .results import Result
+
+IDENTITIES = "canvas.json"
+HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def write_identities(ids: dict[str, str], folder: Path) -> Path | None:
+    """student name -> Canvas user id; nothing is written for a batch without Canvas files."""
+    path = Path(folder) / IDENTITIES
+    if not ids:
+        path.unlink(missing_ok=True)
+        return None
+    path.write_text(json.dumps(dict(sorted(ids.items())), indent=1), encoding="utf-8")
+    return path
+
+
+def read_identities(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((Path(folder) / IDENTITIES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def gradebook_name(assignment: str, assignments: list[str]) -> str:
+    return "canvas-gradebook.csv" if len(assignments) == 1 else f"canvas-gradebook-{assignment}.csv"
+
+
+def write_canvas_gradebook(results: list[Result], ids: dict[str, str], path: Path, column: str) -> Path:
+    """One row per student with a Canvas ID; the total (autograded plus merged hand grading).
+    A submission that could not be graded gets an empty cell, so importing never records a 0
+    for the grader's failure; students without a Canvas ID are left out."""
+    rows = sorted((r for r in results if r.submission in ids), key=lambda r: r.submission)
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*HEADER, column])
+        if rows:
+            writer.writerow(["Points Possible", "", "", "", "", f"{rows[0].max_points:g}"])
+        for r in rows:
+            writer.writerow([r.submission, ids[r.submission], "", "", "", "" if r.error else f"{r.total_points:g}"])
+    return Path(path)
