@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, similarity
+from . import __version__
 from .batch import default_jobs, kill_descendants, run_pool
 from .canvas_gradebook import write_identities
 from .course import CourseDir, find_course
@@ -23,6 +23,7 @@ from .layouts import Entry, discover_entries
 from .report import write_report
 from .results import QuestionResult, Result
 from .rubric import Rubric, load_rubric
+from .similarity import SimilarityReport, analyse_batch, clear as clear_similarity
 from .submission import load_submission, looks_like_submission
 from .summary import write_outputs
 
@@ -41,6 +42,7 @@ class BatchSummary:
     skipped: list[str] = field(default_factory=list)  # top-level items that are no submission
     jobs: int = 1
     prepare_seconds: float = 0.0  # dataset export and reference outputs, once per batch
+    similarity: SimilarityReport | None = None  # None when --similarity is off
 
     @property
     def failed(self) -> list[Result]:
@@ -130,7 +132,7 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             raise
         out_dir.mkdir(parents=True, exist_ok=True)
         write_identities({e.name: e.canvas_id for e in found.entries if e.canvas_id}, out_dir)
-        _similarity(groups, rubrics, course, out_dir, similarity, boilerplate)  # needs the extracted files
+        summary.similarity = _similarity(groups, rubrics, course, out_dir, similarity, boilerplate)  # needs the files
     write_outputs(summary.results, out_dir, folders=folders)
     summary.seconds = time.monotonic() - started
     return summary
@@ -170,14 +172,14 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
 
 
 def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], course: CourseDir, out_dir: Path,
-                enabled: bool | None, boilerplate: tuple[Path, ...]) -> None:
+                enabled: bool | None, boilerplate: tuple[Path, ...]) -> SimilarityReport | None:
     if enabled is None:
         enabled = sum(len(entries) for entries in groups.values()) > 1
     if not enabled:
-        similarity.clear(out_dir)
-        return
+        clear_similarity(out_dir)
+        return None
     students = {name: {e.name: e.path for e in entries if not e.error} for name, entries in groups.items()}
-    similarity.analyse_batch(students, {name: rubrics[name].owned for name in groups},
+    return analyse_batch(students, {name: rubrics[name].owned for name in groups},
                              {name: [course.template(name), *boilerplate] for name in groups}, out_dir)
 
 

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except GraderError as exc:
         print(f"mlp-grader: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the checks below did not foresee: one line, never a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"mlp-grader: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nmlp-grader: interrupted", file=sys.stderr)
         return 130
@@ -53,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--manual", type=Path, default=None, metavar="CSV",
                        help="merge the TA's scores and comments for the written questions (a filled-in "
                             "OUT/manual.csv); validated first: any problem stops the merge and lists every problem")
+    grade.add_argument("--similarity", choices=("on", "off"), default=None,
+                       help="flag pairs of students whose own code is very similar (copydetect; never changes "
+                            "points). Default: on for a folder of more than one submission")
+    grade.add_argument("--boilerplate", type=Path, action="append", default=[], metavar="DIR",
+                       help="starter code the students received besides the template (e.g. an older handout): "
+                            "left out of the similarity comparison; may be repeated")
     grade.add_argument("--force", action="store_true",
                        help="regrade every submission (default: keep results whose files, rubric, grader version "
                             "and code, options, dataset and sandbox are unchanged)")
@@ -118,7 +128,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
     p.add_argument("--sandbox", default=None, choices=["bwrap", "process", "none"],
                    help="sandbox level (default: the strongest available; `none` only for checking your own code)")
-    p.add_argument("--timeout-scale", type=float, default=1.0,
+    p.add_argument("--timeout-scale", type=_positive_float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
 
 
@@ -133,10 +143,44 @@ def _options(args, **overrides) -> GradeOptions:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _check_paths(args) -> None:
+    """Bad paths as one clear line before any work starts (an existing file given as --out used
+    to end in a NotADirectoryError traceback after grading)."""
+    out = getattr(args, "out", None)
+    if out is not None and out.exists() and not out.is_dir():
+        raise GraderError(f"--out {out} is a file, not a folder: give a folder for the reports (it is created "
+                          "when missing)")
+    if out is not None and not out.exists() and out.parent.exists() and not out.parent.is_dir():
+        raise GraderError(f"--out {out}: {out.parent} is a file, not a folder")
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
+        raise GraderError(f"--data-dir {data_dir} is a file, not a folder")
+    manual = getattr(args, "manual", None)
+    if manual is not None and not manual.is_file():
+        raise GraderError(f"--manual {manual}: no such file" if not manual.exists()
+                          else f"--manual {manual} is a folder, not a CSV file")
+    for folder in getattr(args, "boilerplate", None) or []:
+        if not folder.is_dir():
+            raise GraderError(f"--boilerplate {folder}: " + ("not a folder" if folder.exists() else "no such folder"))
 
 
 class _ProgressBar:
@@ -174,6 +218,7 @@ class _ProgressBar:
 
 
 def cmd_grade(args) -> int:
+    _check_paths(args)
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
                           "on your own code, never for grading others")
@@ -183,7 +228,9 @@ def cmd_grade(args) -> int:
     bar = _ProgressBar()
     try:
         summary = grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
-                               jobs=args.jobs, force=args.force, on_plan=bar.plan)
+                               jobs=args.jobs, force=args.force, on_plan=bar.plan,
+                               similarity=None if args.similarity is None else args.similarity == "on",
+                               boilerplate=tuple(args.boilerplate))
     except KeyboardInterrupt:
         bar.close()
         print(f"\nmlp-grader: interrupted; finished results are kept in {args.out}: run the same command "
@@ -199,6 +246,10 @@ def cmd_grade(args) -> int:
     print(f"graded {len(summary.results) - len(summary.failed)}{kept}, failed to grade {len(summary.failed)}, "
           f"{summary.seconds:.1f} s with {summary.jobs} worker{'s' * (summary.jobs != 1)}; "
           f"reports in {summary.out_dir}/index.html")
+    if summary.similarity is not None:
+        flagged = len(summary.similarity.pairs)
+        print(f"similar code: {flagged} pair{'s' * (flagged != 1)} flagged at {summary.similarity.threshold:g} or above "
+              f"(never changes points; side by side in {summary.out_dir}/index.html)")
     results = summary.results
     if args.manual:
         results = merge_manual_folder(args.out, args.manual)  # every problem listed, nothing merged on error
@@ -212,6 +263,9 @@ def cmd_grade(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    if not args.out.is_dir():
+        raise GraderError(f"{args.out} is not a folder of graded results" if args.out.exists()
+                          else f"no such folder: {args.out}")
     results = rebuild_summary(args.out)
     if not results:
         raise GraderError(f"no result.json files under {args.out}")
@@ -220,6 +274,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_gradescope_build(args) -> int:
+    _check_paths(args)
     target = build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
                               args.timeout_scale, bake_data=not args.no_bake)
     print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB): upload it as the assignment's autograder "
@@ -239,6 +294,7 @@ def cmd_data_fetch(args) -> int:
 
 
 def cmd_check(args) -> int:
+    _check_paths(args)
     started = time.monotonic()
     options = _options(args, public_only=True, skip_data=not args.full, execute="none")
     result = grade_submission(args.path, args.assignment, options)
@@ -251,6 +307,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_release(args) -> int:
+    _check_paths(args)
     kit = build_kit(args.assignment, args.out)
     print(f"{args.assignment}: student kit in {kit.folder} ({len(kit.files)} files, {kit.size_bytes / 1024:.0f} KiB, "
           f"{kit.public_points:g} points of public checks and written questions)")

@@ -129,6 +129,12 @@ def boilerplate_hashes(texts: list[str]):
     return np.unique(np.array(hashes, dtype=np.int64))
 
 
+def starter_texts(folders: list[Path], owned: tuple[str, ...]) -> list[str]:
+    """The boilerplate of starter folders: each file on its own, and the folder composed like a
+    submission (own_code joins files, which makes k-grams across the joins)."""
+    return [t for d in folders for t in (*boilerplate_texts(d), own_code(d, owned))]
+
+
 def boilerplate_texts(folder: Path) -> list[str]:
     """Every .py file and every notebook's code cells under a starter folder."""
     folder = Path(folder)
@@ -141,27 +147,24 @@ def boilerplate_texts(folder: Path) -> list[str]:
 
 
 def compare(assignment: str, documents: dict[str, str], boilerplate: list[str],
-            threshold: float = THRESHOLD) -> tuple[list[SimilarPair], dict[str, object], int, float]:
-    """Every pair of `documents` (student -> own code) with the boilerplate removed. Returns the
-    flagged pairs (highest first), each fingerprint keyed by student (for the side-by-side
-    pages), the number of pairs compared and the highest score left unflagged."""
+            threshold: float = THRESHOLD) -> tuple[list[SimilarPair], dict[str, object]]:
+    """Every pair of `documents` (student -> own code) with the boilerplate removed, highest
+    score first (`flagged` set on those to show), and each fingerprint keyed by student (for the
+    side-by-side pages). A student with no code of their own is in no pair."""
     from copydetect import compare_files
 
     skip = boilerplate_hashes(boilerplate) if boilerplate else None
     prints = {name: _fingerprint(text, boilerplate=skip) for name, text in sorted(documents.items()) if text.strip()}
-    flagged, highest, compared = [], 0.0, 0
+    prints = {name: fp for name, fp in prints.items() if fp.hashes}  # nothing of their own beyond the boilerplate
+    pairs = []
     for a, b in itertools.combinations(sorted(prints), 2):
-        compared += 1
         tokens, (sa, sb), _ = compare_files(prints[a], prints[b])
         pair = SimilarPair(assignment, a, b, round(float(max(sa, sb)), 4), round(float(sa), 4),
                            round(float(sb), 4), int(tokens))
         pair.flagged = pair.score >= threshold and pair.matched_tokens >= MIN_TOKENS
-        if pair.flagged:
-            flagged.append(pair)
-        else:
-            highest = max(highest, pair.score)
-    flagged.sort(key=lambda p: (-p.score, p.a, p.b))
-    return flagged, prints, compared, highest
+        pairs.append(pair)
+    pairs.sort(key=lambda p: (-p.score, p.a, p.b))
+    return pairs, prints
 
 
 def segments(fingerprint, other) -> list[Segment]:
@@ -206,12 +209,11 @@ def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str
             stale.unlink()
     for assignment, students in sorted(groups.items()):
         documents = {name: own_code(path, owned[assignment]) for name, path in students.items()}
-        # each starter file on its own, and composed like a submission (k-grams across file joins)
-        starter = [t for d in boilerplate_dirs.get(assignment, [])
-                   for t in (*boilerplate_texts(d), own_code(d, owned[assignment]))]
-        flagged, prints, compared, highest = compare(assignment, documents, starter, threshold)
-        report.compared[assignment] = compared
-        report.highest_unflagged[assignment] = round(highest, 4)
+        starter = starter_texts(boilerplate_dirs.get(assignment, []), owned[assignment])
+        pairs, prints = compare(assignment, documents, starter, threshold)
+        flagged = [p for p in pairs if p.flagged]
+        report.compared[assignment] = len(pairs)
+        report.highest_unflagged[assignment] = max((p.score for p in pairs if not p.flagged), default=0.0)
         for pair in flagged:
             pair.page = pair_page_name(pair)
             html = _ENV.get_template("similarity_pair.html.j2").render(
