@@ -180,7 +180,7 @@ def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], cour
         return None
     students = {name: {e.name: e.path for e in entries if not e.error} for name, entries in groups.items()}
     return analyse_batch(students, {name: rubrics[name].owned for name in groups},
-                             {name: [course.template(name), *boilerplate] for name in groups}, out_dir)
+                         {name: course.template(name) for name in groups}, out_dir, boilerplate)
 
 
 def _group_by_assignment(entries: list[Entry], rubrics: dict[str, Rubric], assignment: str | None,

@@ -16,6 +16,7 @@ from .errors import GraderError
 from .gradescope import build_autograder, run_autograder
 from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
 from .release import build_kit
+from .report import score
 from .rubric import load_rubric
 from .sandbox import choose_sandbox
 from .summary import rebuild as rebuild_summary
@@ -239,7 +240,7 @@ def cmd_grade(args) -> int:
     finally:
         bar.close()
     for r in sorted(summary.results, key=lambda r: r.submission):
-        state = f"NOT GRADED: {r.error}" if r.error else f"{r.autograded_points:g}/{r.autograded_max:g} autograded"
+        state = f"NOT GRADED: {r.error}" if r.error else f"{score(r.autograded_points)}/{score(r.autograded_max)} autograded"
         print(f"{r.submission:32s} {state}")
     fresh = len(summary.results) - summary.reused
     kept = f" ({fresh} now, {summary.reused} kept from an earlier run)" if summary.reused else ""

@@ -7,6 +7,7 @@ kept as its source in a code span.
 from __future__ import annotations
 
 import html
+import re
 import xml.etree.ElementTree as ET
 from functools import lru_cache
 
@@ -53,12 +54,15 @@ def _parser():
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
     md.use(dollarmath_plugin, allow_labels=False, allow_space=True, allow_digits=False, double_inline=True,
            renderer=lambda content, options: _math(content, options.get("display_mode", False)))
-    # links and images: only relative targets or http(s)/mailto (markdown-it already refuses javascript:)
     return md
 
 
+HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+
+
 def render_markdown(text: str) -> Markup:
-    """Safe HTML for a student's Markdown answer (the result is marked safe for Jinja)."""
+    """Safe HTML for a student's Markdown answer (the result is marked safe for Jinja). HTML
+    comments are dropped, as Jupyter hides them; every other tag stays visible as text."""
     if not text:
         return Markup("")
-    return Markup(_parser().render(text))
+    return Markup(_parser().render(HTML_COMMENT.sub("", text)))

@@ -55,7 +55,7 @@ class SimilarPair:
 class SimilarityReport:
     """Per assignment, the flagged pairs and how many pairs were compared."""
     threshold: float = THRESHOLD
-    boilerplate: list[str] = field(default_factory=list)  # where the boilerplate came from
+    starters: list[str] = field(default_factory=list)  # starter folders named by the TA (the template always counts)
     compared: dict[str, int] = field(default_factory=dict)  # assignment -> pairs compared
     highest_unflagged: dict[str, float] = field(default_factory=dict)
     pairs: list[SimilarPair] = field(default_factory=list)  # flagged only, highest first
@@ -192,24 +192,25 @@ def pair_page_name(pair: SimilarPair) -> str:
 
 
 def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str, ...]],
-                  boilerplate_dirs: dict[str, list[Path]], out_dir: Path,
+                  templates: dict[str, Path], out_dir: Path, starters: tuple[Path, ...] = (),
                   threshold: float = THRESHOLD) -> SimilarityReport:
     """The whole batch: `groups` maps assignment -> student -> submission folder, `owned` the
-    rubric's owned files per assignment, `boilerplate_dirs` the folders whose code is
-    boilerplate per assignment (template first). Writes OUT/similarity.json and one
-    side-by-side page per flagged pair under OUT/similarity/."""
+    rubric's owned files per assignment, `templates` the template students received per
+    assignment; `starters` are more folders of boilerplate (an older handout). Writes
+    OUT/similarity.json and one side-by-side page per flagged pair under OUT/similarity/."""
     from .report import _ENV
 
     out_dir = Path(out_dir)
     report = SimilarityReport(threshold=threshold)
-    report.boilerplate = sorted({str(d) for dirs in boilerplate_dirs.values() for d in dirs})
+    report.starters = [str(d) for d in starters]
+    out_dir.mkdir(parents=True, exist_ok=True)
     pages = out_dir / PAGES
     if pages.is_dir():
         for stale in pages.glob("*.html"):
             stale.unlink()
     for assignment, students in sorted(groups.items()):
         documents = {name: own_code(path, owned[assignment]) for name, path in students.items()}
-        starter = starter_texts(boilerplate_dirs.get(assignment, []), owned[assignment])
+        starter = starter_texts([templates[assignment], *starters], owned[assignment])
         pairs, prints = compare(assignment, documents, starter, threshold)
         flagged = [p for p in pairs if p.flagged]
         report.compared[assignment] = len(pairs)

@@ -18,7 +18,7 @@ from importlib import resources
 from urllib.parse import quote
 
 from .canvas_gradebook import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
-from .report import _ENV, _question_columns, safe_name, write_gradebook
+from .report import _ENV, _question_columns, safe_name, score, write_gradebook
 from .results import Result
 from .similarity import SimilarityReport
 
@@ -146,8 +146,8 @@ def write_histogram(summary: AssignmentSummary, folder: Path) -> str:
     ax.set_xlim(0, top)
     ax.set_xlabel(f"autograded points (of {top:g})")
     ax.set_ylabel("submissions")
-    ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {summary.stats['mean']:.1f}, "
-                 f"median {summary.stats['median']:g}")
+    ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {score(summary.stats['mean'])}, "
+                 f"median {score(summary.stats['median'])}")
     fig.tight_layout()
     rel = f"summary/{summary.assignment}-scores.png"
     (folder / "summary").mkdir(parents=True, exist_ok=True)

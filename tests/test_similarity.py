@@ -38,7 +38,7 @@ def batch(tmp_path):
     }
     out = tmp_path / "out"
     out.mkdir()
-    report = analyse_batch({"pset4": students}, {"pset4": OWNED}, {"pset4": [TEMPLATE]}, out)
+    report = analyse_batch({"pset4": students}, {"pset4": OWNED}, {"pset4": TEMPLATE}, out)
     return report, out
 
 
@@ -102,7 +102,7 @@ def test_student_code_in_the_side_by_side_view_is_inert(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     report = analyse_batch({"pset4": {"ann": tmp_path / "ann", "bob": tmp_path / "bob"}}, {"pset4": OWNED},
-                           {"pset4": [TEMPLATE]}, out)
+                           {"pset4": TEMPLATE}, out)
     page = (out / report.pairs[0].page).read_text()
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
