@@ -104,6 +104,47 @@ def test_bad_input_is_a_clear_error_not_a_traceback(args, message, capsys, tmp_p
     assert message in err and "Traceback" not in err
 
 
+REF = str(REPO / "reference" / "pset4")
+A_FILE = str(REPO / "pyproject.toml")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["grade", REF, "--out", A_FILE], f"--out {A_FILE} is a file, not a folder"),
+    (["grade", REF, "--out", A_FILE + "/out"], f"{A_FILE} is a file, not a folder"),
+    (["grade", REF, "--out", "OUT", "--manual", "/no/such/manual.csv"], "--manual /no/such/manual.csv: no such file"),
+    (["grade", REF, "--out", "OUT", "--manual", str(REPO)], "is a folder, not a CSV file"),
+    (["grade", REF, "--out", "OUT", "--boilerplate", "/no/such/handout"], "--boilerplate /no/such/handout: no such folder"),
+    (["grade", REF, "--out", "OUT", "--boilerplate", A_FILE], "not a folder"),
+    (["grade", REF, "--out", "OUT", "--data-dir", A_FILE], f"--data-dir {A_FILE} is a file, not a folder"),
+    (["summary", "/no/such/out"], "no such folder: /no/such/out"),
+    (["summary", A_FILE], "is not a folder of graded results"),
+    (["release", "--assignment", "pset4", "--out", A_FILE], f"--out {A_FILE} is a file, not a folder"),
+    (["check", "/no/such/submission"], "no such file or folder: /no/such/submission"),
+])
+def test_bad_paths_end_in_one_clear_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "OUT" is created nowhere that matters
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "OUT").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--jobs", "abc", "'abc' is not a whole number"),
+    ("--jobs", "0", "must be at least 1"),
+    ("--timeout-scale", "0", "must be a positive number"),
+    ("--timeout-scale", "fast", "'fast' is not a number"),
+    ("--similarity", "maybe", "invalid choice: 'maybe'"),
+    ("--execute", "some", "invalid choice: 'some'"),
+])
+def test_bad_options_are_refused_by_the_parser_in_one_line(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["grade", REF, option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
 def test_unknown_sandbox_level_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["grade", str(REPO / "reference" / "pset4"), "--sandbox", "chroot"])

@@ -148,6 +148,9 @@ def test_flat_canvas_export_is_grouped_per_student(tmp_path):
     assert any("smithjohn_12345_67890_mlp.py (an older upload of mlp.py)" in n for n in smith.notes)
     assert any("smithjohn_12345_67890_.DS_Store (not part of a submission)" in n for n in smith.notes)
     assert "marked LATE by Canvas" not in by_name["doejane"].notes
+    # Canvas's user id (the first number) identifies the student in its grade import
+    assert {e.name: e.canvas_id for e in found.entries} == {"smithjohn": "12345", "doejane": "222", "leeann": "5",
+                                                            "kimbo": "7"}
     assert tree(by_name["leeann"].path) == {"lib/mlp/fully_conn.py": b"# fc", "lib/mlp/layer_utils.py": b"# lu"}
     assert tree(by_name["kimbo"].path) == {"mlp.py": b"print('kim')"}
     assert all(e.path.is_relative_to(tmp_path / "scratch") for e in found.entries)
