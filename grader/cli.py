@@ -166,6 +166,9 @@ def _positive_float(text: str) -> float:
 def _check_paths(args) -> None:
     """Bad paths as one clear line before any work starts (an existing file given as --out used
     to end in a NotADirectoryError traceback after grading)."""
+    path = getattr(args, "path", None)
+    if path is not None and not path.exists():
+        raise GraderError(f"no such file or folder: {path}")
     out = getattr(args, "out", None)
     if out is not None and out.exists() and not out.is_dir():
         raise GraderError(f"--out {out} is a file, not a folder: give a folder for the reports (it is created "
