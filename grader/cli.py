@@ -293,6 +293,7 @@ def cmd_gradescope_run(args) -> int:
 
 
 def cmd_data_fetch(args) -> int:
+    _check_paths(args)
     print(fetch_dataset(args.name, args.data_dir))
     return 0
 

@@ -158,6 +158,9 @@ def compare(assignment: str, documents: dict[str, str], boilerplate: list[str],
     prints = {name: fp for name, fp in prints.items() if fp.hashes}  # nothing of their own beyond the boilerplate
     pairs = []
     for a, b in itertools.combinations(sorted(prints), 2):
+        if prints[a].hashes.isdisjoint(prints[b].hashes):  # nothing shared: skip copydetect's slicing
+            pairs.append(SimilarPair(assignment, a, b, 0.0, 0.0, 0.0, 0))
+            continue
         tokens, (sa, sb), _ = compare_files(prints[a], prints[b])
         pair = SimilarPair(assignment, a, b, round(float(max(sa, sb)), 4), round(float(sa), 4),
                            round(float(sb), 4), int(tokens))

@@ -119,6 +119,8 @@ A_FILE = str(REPO / "pyproject.toml")
     (["summary", "/no/such/out"], "no such folder: /no/such/out"),
     (["summary", A_FILE], "is not a folder of graded results"),
     (["release", "--assignment", "pset4", "--out", A_FILE], f"--out {A_FILE} is a file, not a folder"),
+    (["data", "fetch", "mnist", "--data-dir", A_FILE], f"--data-dir {A_FILE} is a file, not a folder"),
+    (["gradescope", "build", "--assignment", "pset4", "--out", A_FILE], f"--out {A_FILE} is a file, not a folder"),
     (["check", "/no/such/submission"], "no such file or folder: /no/such/submission"),
 ])
 def test_bad_paths_end_in_one_clear_line(args, message, capsys, tmp_path, monkeypatch):
