@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import nbformat
@@ -36,6 +36,7 @@ PAGES = "similarity"
 class Segment:
     text: str
     match: bool
+    skipped: int = 0  # lines of unmatched code left out here (the view shows CONTEXT lines around matches)
 
 
 @dataclass
@@ -72,6 +73,8 @@ class SimilarityReport:
     def read(cls, folder: Path) -> "SimilarityReport | None":
         try:
             data = json.loads((Path(folder) / RESULT_FILE).read_text(encoding="utf-8"))
+            known = {f.name for f in fields(cls)}  # a file from another grader version may carry more
+            data = {k: v for k, v in data.items() if k in known}
             data["pairs"] = [SimilarPair(**p) for p in data.get("pairs", [])]
             return cls(**data)
         except (OSError, ValueError, TypeError):
@@ -170,8 +173,12 @@ def compare(assignment: str, documents: dict[str, str], boilerplate: list[str],
     return pairs, prints
 
 
+CONTEXT = 3  # unmatched lines kept before and after each matching passage
+
+
 def segments(fingerprint, other) -> list[Segment]:
-    """`fingerprint`'s raw code cut into passages that match `other` and passages that do not."""
+    """`fingerprint`'s raw code cut into passages that match `other` and passages that do not;
+    long unmatched stretches keep CONTEXT lines at each end, so the matches are what one reads."""
     from copydetect import compare_files
 
     _, _, (slices, _) = compare_files(fingerprint, other)
@@ -180,12 +187,28 @@ def segments(fingerprint, other) -> list[Segment]:
     for start, end in zip(*(slices if len(slices) else ([], []))):
         start, end = int(start), int(end)
         if start > at:
-            out.append(Segment(code[at:start], False))
+            out.extend(_context(code[at:start], first=not out, last=False))
         out.append(Segment(code[start:end], True))
         at = end
     if at < len(code):
-        out.append(Segment(code[at:], False))
+        out.extend(_context(code[at:], first=not out, last=True))
     return out
+
+
+def _context(text: str, first: bool, last: bool) -> list[Segment]:
+    lines = text.split("\n")
+    head = [] if first else lines[:CONTEXT + 1]  # the rest of the matched line, then context
+    tail = [] if last else lines[-(CONTEXT + 1):]
+    if len(lines) <= len(head) + len(tail) + 1:
+        return [Segment(text, False)]
+    skipped = len(lines) - len(head) - len(tail)
+    parts = []
+    if head:
+        parts.append(Segment("\n".join(head) + "\n", False))
+    parts.append(Segment("", False, skipped))
+    if tail:
+        parts.append(Segment("\n".join(tail), False))
+    return parts
 
 
 def pair_page_name(pair: SimilarPair) -> str:
@@ -222,7 +245,7 @@ def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str
             pair.page = pair_page_name(pair)
             html = _ENV.get_template("similarity_pair.html.j2").render(
                 pair=pair, left=segments(prints[pair.a], prints[pair.b]),
-                right=segments(prints[pair.b], prints[pair.a]), threshold=threshold)
+                right=segments(prints[pair.b], prints[pair.a]), threshold=threshold, starters=report.starters)
             (out_dir / pair.page).parent.mkdir(parents=True, exist_ok=True)
             (out_dir / pair.page).write_text(html, encoding="utf-8")
         report.pairs.extend(flagged)
