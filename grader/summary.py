@@ -1,7 +1,10 @@
 """The class summary: index.html over a batch's results, per assignment a score histogram,
 per-question and per-check pass rates, the slowest submissions, the ones that could not be
 graded and why, and the flags (notes, and `flags` when the results carry them), each student
-linked to its report. The histogram is a PNG beside the page: it works offline, no CDN.
+linked to its report, and the similarity flags of the batch (OUT/similarity.json, written by
+grader/similarity.py). The histogram, stylesheet and script are files beside the page: it works
+offline from file://, no CDN. A batch from a Canvas export also gets Canvas's import CSV
+(grader/canvas_gradebook.py).
 
 `rebuild(out_dir)` recreates the gradebooks and the index from the result.json files alone, so
 an interrupted batch can be summarised without regrading.
@@ -12,9 +15,8 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
 from importlib import resources
+from typing import Any
 from urllib.parse import quote
 
 from .canvas_gradebook import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
