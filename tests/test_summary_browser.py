@@ -130,6 +130,12 @@ def test_student_rows_keep_one_height_and_only_the_table_scrolls_sideways(graded
         assert browser.execute_script("return arguments[0].scrollLeft", box) > 0
         moved = browser.execute_script("return document.querySelector('#pset4-table tbody td.student').getBoundingClientRect().left")
         assert abs(moved - left) < 1
+        # a short box scrolled down (300 students): the header row stays at the top of the box
+        browser.execute_script("arguments[0].style.maxHeight = '80px'; arguments[0].scrollTop = 60", box)
+        assert browser.execute_script("return arguments[0].scrollTop", box) > 0
+        offset = browser.execute_script("return document.querySelector('#pset4-table thead th').getBoundingClientRect().top"
+                                        " - arguments[0].getBoundingClientRect().top", box)
+        assert abs(offset) <= 2
     title = browser.find_element("css selector", "#pset4-table thead th:nth-child(2)").get_attribute("title")
     assert title.startswith("Q1.1 ") and "(5 points)" in title
 
