@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from grader.similarity import (THRESHOLD, SimilarityReport, analyse_batch, compare, own_code, starter_texts)
+from grader.similarity import (THRESHOLD, SimilarityReport, analyse_batch, clear, compare, own_code,
+                               starter_texts)
 
 from conftest import FIXTURES, PSET4_FIXTURES, REPO
 
@@ -106,3 +107,10 @@ def test_student_code_in_the_side_by_side_view_is_inert(tmp_path):
     page = (out / report.pairs[0].page).read_text()
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_similarity_off_leaves_no_flags_of_an_earlier_run(batch):
+    report, out = batch
+    assert (out / "similarity.json").is_file() and (out / report.pairs[0].page).is_file()
+    clear(out)
+    assert SimilarityReport.read(out) is None and not list((out / "similarity").glob("*.html"))
