@@ -71,6 +71,7 @@ class BwrapSandbox:
     automatic = True
     rlimits = True
     pid_namespace = True  # every process of a probe dies with it
+    confines_writes = True  # student code writes only its own folders: on-disk caches are safe
     limitations = (
         "bwrap level: unprivileged uid, own user/mount/pid/network namespaces, read-only minimal "
         "filesystem view, no network, rlimits, size-limited private folders; it shares the host kernel "

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,20 @@ class Dataset:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    _digest: str = field(default="", repr=False, compare=False)
+
+    PROBE_ARRAYS = ("X_train", "y_train", "X_val", "y_val", "X_test")  # never y_test
+
+    def fingerprint(self) -> str:
+        """A digest of what a probe sees (computed once): keys the reference outputs' cache."""
+        if not self._digest:
+            digest = hashlib.blake2b(self.name.encode(), digest_size=20)
+            for name in self.PROBE_ARRAYS:
+                arr = np.ascontiguousarray(getattr(self, name))
+                digest.update(f"{name}{arr.dtype.str}{arr.shape}".encode())
+                digest.update(memoryview(arr).cast("B"))
+            self._digest = digest.hexdigest()
+        return self._digest
 
     @property
     def input_size(self) -> int:
@@ -49,7 +64,7 @@ class Dataset:
     def export_for_probe(self, folder: Path) -> Path:
         """Write what a probe may see, as .npy files it can memory-map. Never the test labels."""
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("X_train", "y_train", "X_val", "y_val", "X_test"):
+        for name in self.PROBE_ARRAYS:
             path = folder / f"{name}.npy"
             if not path.exists():
                 # Atomic: parallel workers may memory-map the file while another one writes it.
@@ -78,12 +93,27 @@ def handout_split(X: np.ndarray, y: np.ndarray, sizes: tuple[int, int, int], see
 
 
 def load_digits_dataset() -> Dataset:
-    from sklearn.datasets import load_digits  # slow import: only when this dataset is used
-
-    digits = load_digits()
-    X = digits.data * (255.0 / 16.0)  # MNIST's pixel range, so the handout's learning rate fits
-    return handout_split(X, digits.target, (1000, 397, 400), name="digits",
+    X, y = _digits_arrays()
+    X = X * (255.0 / 16.0)  # MNIST's pixel range, so the handout's learning rate fits
+    return handout_split(X, y, (1000, 397, 400), name="digits",
                          description="scikit-learn bundled digits (8x8, 1,797 images), offline stand-in for MNIST")
+
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (pixels 0..16, labels), read from the file it bundles. Importing
+    scikit-learn to read it cost 1.8-2.6 s of every `grade` and `check`; the file is one
+    CSV whose layout `load_digits` documents (64 pixels, then the label), read the same way."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        from sklearn.datasets import load_digits  # a future layout: the documented way, slower
+
+        digits = load_digits()
+        return digits.data, digits.target
+    data = np.loadtxt(path, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(np.int64)
 
 
 def load_mnist(data_dir: Path, download: bool = False) -> Dataset:

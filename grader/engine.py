@@ -17,6 +17,7 @@ from .errors import GraderError
 from .notebook_grading import grade_notebook, validate_mode
 from .plots import render_figures
 from .probe import Task, TaskOutput, run_probe
+from .refcache import ReferenceCache, default_folder as default_refcache_folder
 from .results import CheckResult, QuestionResult, Result
 from .rubric import CheckSpec, Rubric, load_rubric
 from .sandbox import choose_sandbox
@@ -33,6 +34,7 @@ class GradeOptions:
     skip_data: bool = False  # skip the checks that train on the dataset
     timeout_scale: float = 1.0  # multiplies every probe time limit (slow machines: > 1)
     execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
+    reference_cache: bool = True  # keep the reference's outputs on disk between runs (see refcache.py)
 
 
 class Grader:
@@ -160,6 +162,11 @@ class Grader:
                            ctx: Context) -> dict[str, TaskOutput]:
         wanted = unique_tasks({c.id: plans[c.id] for c in checks if self.kinds[c.kind].reference})
         todo = [t for t in wanted if t.id not in self._reference]
+        cache = self._reference_cache(ctx) if todo else None
+        if cache is not None:
+            found = {t.id: out for t in todo if (out := cache.load(t)) is not None}
+            self._reference.update(found)
+            todo = [t for t in todo if t.id not in found]
         if todo:
             ref_dir = self.course.reference(self.rubric.assignment)
             with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
@@ -170,7 +177,20 @@ class Grader:
             if broken:
                 raise GraderError(f"the reference solution failed task {broken[0].id}: {broken[0].reason()}")
             self._reference.update(outputs)
+            if cache is not None:
+                for task in todo:
+                    cache.store(task, outputs[task.id])
         return self._reference
+
+    def _reference_cache(self, ctx: Context) -> ReferenceCache | None:
+        """None where the sandbox level lets student code write outside its own folders."""
+        if not (self.options.reference_cache and getattr(self.sandbox, "confines_writes", False)):
+            return None
+        ref = load_submission(self.course.reference(self.rubric.assignment))
+        context = ReferenceCache.context_digest(
+            reference_hash=ref.content_hash, provided=self.provided_files(), rubric_hash=self.rubric.sha256,
+            dataset_hash=ctx.dataset.fingerprint() if ctx.dataset else "")
+        return ReferenceCache(default_refcache_folder(), context)
 
     def _score(self, check: CheckSpec, ctx: Context, plans, outputs, reference, missing) -> Outcome:
         if not self.selected(check):

@@ -89,6 +89,7 @@ class ProcessSandbox:
     warning = ""
     automatic = True
     rlimits = True
+    confines_writes = False  # student code can write wherever the grader's user can
 
     @property
     def limitations(self) -> str:
