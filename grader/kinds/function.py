@@ -1,0 +1,78 @@
+"""`function`: call a named function of a student module (or a method of a class built with
+`init`) on the rubric's inputs, and compare every returned value with the published `expected`
+values and/or the reference's returns on the same inputs.
+
+    module = "a1"   function = "forward" (or "Net.forward", with init = [...])
+    args = ["x", "theta"]            positional arguments, by input name
+    inputs = { x = 2.0, ... }        literal inputs; or generate = { theta = { normal = [0, 1], shape = [13] } }
+    cases = [{ seed = 5 }, ...]      one call per case (inputs drawn with that seed)
+    returns = 1                      how many values it returns (a tuple when > 1)
+    expected = -3.0                  the returned value (a list of them when returns > 1)
+    compare = "expected" | "reference" | "both"   (default: expected when given)
+    tolerance = 1e-8   error = "relative" (the handout's) | "absolute"
+    on = "at x = 2 with the handout's parameters"  how the message names the inputs
+"""
+from __future__ import annotations
+
+from ..checks import Context, Kind, Outcome, failed_task
+from ..probe import Task, TaskOutput
+from ..rubric import CheckSpec
+from . import common
+
+
+def compare_with(spec: CheckSpec) -> set[str]:
+    default = "expected" if "expected" in spec.params else "reference"
+    how = spec.params.get("compare", default)
+    return {"expected", "reference"} if how == "both" else {how}
+
+
+def uses_reference(spec: CheckSpec) -> bool:
+    return "reference" in compare_with(spec)
+
+
+def plan(spec: CheckSpec, ctx: Context) -> list[Task]:
+    params = {k: spec.params[k] for k in ("module", "function", "args")}
+    params.update(returns=int(spec.params.get("returns", 1)), init=spec.params.get("init", []))
+    return [Task(id=f"function-{spec.id}-{i}", fn="call", params=params, timeout=common.timeout(spec),
+                 arrays={"in_" + k: v for k, v in common.case_inputs(spec, case, spec.params["args"]).items()})
+            for i, case in enumerate(common.cases(spec))]
+
+
+def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], reference: dict[str, TaskOutput]) -> Outcome:
+    tasks = plan(spec, ctx)
+    call = common.call_text(spec)
+    tol, error = float(spec.params["tolerance"]), common.check_error(spec)
+    returns = int(spec.params.get("returns", 1))
+    expected = spec.params.get("expected")
+    expected = [expected] if returns == 1 else expected
+    show = spec.visibility == "public"
+    on = spec.params.get("on", "on the rubric's inputs" if show else "on hidden inputs")
+    passed, problems = 0, []
+    for task in tasks:
+        out = outputs[task.id]
+        if not out.ok:
+            return failed_task(out, call)
+        found = []
+        for i in range(returns):
+            name = call if returns == 1 else f"value {i + 1} of {call}"
+            got = out.arrays[f"out{i}"]
+            if "expected" in compare_with(spec):
+                found.append(common.mismatch(name, got, expected[i], tol, error, show))
+            if "reference" in compare_with(spec):
+                want = reference[task.id].arrays[f"out{i}"]
+                problem = common.mismatch(name, got, want, tol, error, show)
+                found.append(problem and problem + " (vs the reference solution)")
+        found = [p for p in found if p]
+        passed += not found
+        problems += found[:1]
+    details = {"tolerance": tol, "error": error, "cases": len(tasks), "passed": passed}
+    if len(tasks) == 1 and returns == 1 and show:  # the value a notebook claim is compared with
+        got = outputs[tasks[0].id].arrays["out0"]
+        details["got"] = float(got.ravel()[0]) if got.size == 1 else got.ravel().tolist()
+    if not problems:
+        return Outcome(1.0, f"{call} is right {on}", details)
+    count = f" ({len(tasks) - passed} of {len(tasks)} inputs wrong)" if len(tasks) > 1 else ""
+    return Outcome(passed / len(tasks), f"{call} {on}: {problems[0]}{count}", details)
+
+
+KIND = Kind(plan=plan, score=score, uses_reference=uses_reference, probe=common.PROBE)
