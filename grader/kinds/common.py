@@ -79,13 +79,13 @@ def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: st
     numbers only when `show`: hidden checks never reveal expected values)."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.size != want.size:
-        return f"{name} has {got.size} values (shape {got.shape}), expected {want.size}"
+        return f"{name} gives {got.size} values (shape {got.shape}), expected {want.size}"
     if not np.all(np.isfinite(got)):
-        return f"{name} contains NaN or infinity"
+        return f"{name} gives NaN or infinity"
     err = error_of(got, want, error)
     if err <= tol:
         return ""
-    text = f"{name} is {fmt(got)}; expected {fmt(want)}" if show else f"{name} differs"
+    text = f"{name} gives {fmt(got)}; expected {fmt(want)}" if show else f"{name} differs"
     hint = diagnose(got.ravel(), want.ravel())
     return text + f" ({error} error {err:.2e} > {tol:g})" + (f": {hint}" if hint else "")
 
@@ -94,7 +94,7 @@ def fmt(values: Any) -> str:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 1:
         return f"{float(arr.ravel()[0]):.10g}"
-    return np.array2string(arr.ravel(), precision=6, separator=", ", threshold=20)
+    return np.array2string(arr.ravel(), precision=6, separator=", ", threshold=20, max_line_width=10**6)
 
 
 def check_error(spec: CheckSpec) -> str:

@@ -2,7 +2,7 @@
 `init`) on the rubric's inputs, and compare every returned value with the published `expected`
 values and/or the reference's returns on the same inputs.
 
-    module = "a1"   function = "forward" (or "Net.forward", with init = [...])
+    module = "a1"   function = "forward" (or "Net.forward": Net(*init) after np.random.seed(init_seed))
     args = ["x", "theta"]            positional arguments, by input name
     inputs = { x = 2.0, ... }        literal inputs; or generate = { theta = { normal = [0, 1], shape = [13] } }
     cases = [{ seed = 5 }, ...]      one call per case (inputs drawn with that seed)
@@ -33,6 +33,8 @@ def uses_reference(spec: CheckSpec) -> bool:
 def plan(spec: CheckSpec, ctx: Context) -> list[Task]:
     params = {k: spec.params[k] for k in ("module", "function", "args")}
     params.update(returns=int(spec.params.get("returns", 1)), init=spec.params.get("init", []))
+    if "init_seed" in spec.params:
+        params["init_seed"] = int(spec.params["init_seed"])
     return [Task(id=f"function-{spec.id}-{i}", fn="call", params=params, timeout=common.timeout(spec),
                  arrays={"in_" + k: v for k, v in common.case_inputs(spec, case, spec.params["args"]).items()})
             for i, case in enumerate(common.cases(spec))]
@@ -54,7 +56,7 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             return failed_task(out, call)
         found = []
         for i in range(returns):
-            name = call if returns == 1 else f"value {i + 1} of {call}"
+            name = "it" if returns == 1 else f"its value {i + 1}"
             got = out.arrays[f"out{i}"]
             if "expected" in compare_with(spec):
                 found.append(common.mismatch(name, got, expected[i], tol, error, show))

@@ -53,12 +53,12 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             found.append(f"{spec.params['function']} does not depend on {spec.params['wrt']} "
                          "(its numerical gradient is zero)")
         else:
-            problem = common.mismatch(grad_call, analytic, numeric, tol, "relative", show)
+            problem = common.mismatch("it", analytic, numeric, tol, "relative", show)
             found.append(problem and f"{problem} (vs {numeric_name})")
             errors.append(common.error_of(analytic, numeric, "relative"))
         if ref_tol is not None:
             want = reference[task.id].arrays["analytic"]
-            problem = common.mismatch(grad_call, analytic, want, float(ref_tol), "relative", show)
+            problem = common.mismatch("it", analytic, want, float(ref_tol), "relative", show)
             found.append(problem and f"{problem} (vs the reference solution's gradient)")
         found = [p for p in found if p]
         passed += not found

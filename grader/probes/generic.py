@@ -22,11 +22,13 @@ def import_module(params, arrays, data_dir):
 
 def _target(params):
     """The callable `params["function"]` names: `name` or `Class.method` (the class built with
-    params["init"] as positional arguments)."""
+    params["init"] as positional arguments, after np.random.seed(params["init_seed"]) if given)."""
     module = importlib.import_module(params["module"])
     owner, _, name = params["function"].rpartition(".")
     if not owner:
         return getattr(module, name)
+    if "init_seed" in params:  # handouts seed NumPy's global generator before building a network
+        np.random.seed(int(params["init_seed"]))
     instance = getattr(module, owner)(*params.get("init", []))
     return getattr(instance, name)
 
@@ -88,7 +90,9 @@ def values(params, arrays, data_dir):
     for i, name in enumerate(params["names"]):
         value = getattr(module, name)
         if callable(value):
-            value = value()
+            value = _numbers(value(), name + "()")
+        elif value is None:
+            raise ValueError(f"{name} is None: it is not set yet")
         out[f"value{i}"] = _numbers(value, name)
     return out
 
