@@ -94,7 +94,8 @@ def fmt(values: Any) -> str:
     arr = np.asarray(values, dtype=np.float64)
     if arr.size == 1:
         return f"{float(arr.ravel()[0]):.10g}"
-    return np.array2string(arr.ravel(), precision=6, separator=", ", threshold=20, max_line_width=10**6)
+    shown = ", ".join(f"{v:.6g}" for v in arr.ravel()[:16])
+    return f"[{shown}{', …' if arr.size > 16 else ''}]"
 
 
 def check_error(spec: CheckSpec) -> str:
