@@ -74,7 +74,10 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
         evaluated = reference.get(_evaluate_id(spec))
         if evaluated is None or not evaluated.ok:
             why = evaluated.reason() if evaluated is not None else "not run"
-            return Outcome(0.0, f"the reference's {spec.params['evaluate']} could not evaluate {names}: {why}")
+            # The values passed the shape check, so this is most likely the grader's side (the
+            # sandbox, the reference): an error for the TA to look at, not a wrong answer.
+            return Outcome(0.0, f"the grader could not evaluate {names} with the reference's "
+                                f"{spec.params['evaluate']}: {why}", status="error")
         got = evaluated.arrays["out0"]
         what = f"{names}, evaluated with the reference's {spec.params['evaluate']},"
     else:
