@@ -114,7 +114,11 @@ class Grader:
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
         outputs = self._run_student(sub, plans, ctx, result) if not missing else {}
         reference = self._reference_outputs(checks, plans, ctx)
-        reference = {**reference, **self._followups(checks, ctx, outputs)}
+        before = time.monotonic()
+        followups = self._followups(checks, ctx, outputs)
+        if followups:  # a probe over the reference per submission: its wall time, start included
+            result.timings["reference_followups"] = round(time.monotonic() - before, 3)
+        reference = {**reference, **followups}
         probe_seconds = time.monotonic() - started
         artifacts = {}
         for question in self.rubric.questions:
