@@ -29,9 +29,11 @@ EXPECTED = {
     # ∂ReLU(z)/∂z written as max(0, z) (as in the seed's derivation): every gradient check fails,
     # the output and the fits are right.
     "bug_relu_derivative": (34, {
-        "loss_grad_numeric": (0, "(vs the central difference of your loss)"),
+        "loss_grad_numeric": (0, "(wrong: w1, w2, w3, b1, b2, b3, b4) (relative error 7.96e-01 > 1e-06) "
+                                 "(vs the central difference of your loss)"),
         "loss_grad_reference": (0, "on hidden inputs: it differs"),
-        "loss_grad_handout": (0, "gives [0, 48, 16, 0, 0, 24, 8, 0, 0, -24, -8, 0, -8]; expected [0, 16, 16,"),
+        "loss_grad_handout": (0, "gives [0, 48, 16, 0, 0, 24, 8, 0, 0, -24, -8, 0, -8]; expected [0, 16, 16, 0, 0, "
+                                 "8, 8, 0, 0, -24, -8, 0, -8] (wrong: w2, b2)"),
         "loss_grad_hidden": (0, "(vs the reference solution) (3 of 3 inputs wrong)"),
     }),
     # forward forgets the output bias b0. The fits are evaluated with the reference's forward,
@@ -39,7 +41,7 @@ EXPECTED = {
     "bug_forward_no_output_bias": (24, {
         "output_handout": (0, "at x = 2 with the handout's parameters: it gives -4; expected -3"),
         "output_hidden": (0, "(vs the reference solution) (3 of 3 inputs wrong)"),
-        "loss_grad_numeric": (0, "(vs the central difference of your loss)"),
+        "loss_grad_numeric": (0, "(wrong: b0) (relative error 1.00e+00 > 1e-06) (vs the central difference of your loss)"),
         "loss_grad_reference": (0, "on hidden inputs: it differs"),
         "loss_grad_handout": (0, "expected [0, 16, 16, 0, 0, 8, 8, 0, 0, -24, -8, 0, -8]"),
         "loss_grad_hidden": (0, "(vs the reference solution) (3 of 3 inputs wrong)"),

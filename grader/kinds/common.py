@@ -74,9 +74,11 @@ def error_of(got: np.ndarray, want: np.ndarray, error: str) -> float:
     return float(np.max(np.abs(got - want))) if got.size else 0.0
 
 
-def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: str, show: bool) -> str:
+def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: str, show: bool,
+             labels: list[str] | None = None) -> str:
     """'' when `got` matches `want` within `tol`, else a sentence naming the problem (with the
-    numbers only when `show`: hidden checks never reveal expected values)."""
+    numbers only when `show`: hidden checks never reveal expected values). `labels` name the
+    elements (the rubric's, e.g. the parameters of θ): the wrong ones are listed."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.size != want.size:
         return f"{name} gives {got.size} values (shape {got.shape}), expected {want.size}"
@@ -87,6 +89,11 @@ def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: st
         return ""
     text = f"{name} gives {fmt(got)}; expected {fmt(want)}" if show else f"{name} differs"
     hint = diagnose(got.ravel(), want.ravel())
+    if labels and len(labels) == want.size and want.size > 1:
+        g, w = got.ravel(), want.ravel()
+        diff = np.abs(g - w) / (np.maximum(1e-8, np.abs(g) + np.abs(w)) if error == "relative" else 1.0)
+        wrong = [label for label, d in zip(labels, diff) if d > tol]
+        text += f" (wrong: {', '.join(wrong)})" if wrong else ""
     return text + f" ({error} error {err:.2e} > {tol:g})" + (f": {hint}" if hint else "")
 
 

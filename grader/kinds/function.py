@@ -11,6 +11,7 @@ values and/or the reference's returns on the same inputs.
     compare = "expected" | "reference" | "both"   (default: expected when given)
     tolerance = 1e-8   error = "relative" (the handout's) | "absolute"
     on = "at x = 2 with the handout's parameters"  how the message names the inputs
+    labels = ["w1", ...]             names of the elements of a returned array: the wrong ones are listed
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     expected = spec.params.get("expected")
     expected = [expected] if returns == 1 else expected
     show = spec.visibility == "public"
+    labels = spec.params.get("labels")
     on = spec.params.get("on", "on the rubric's inputs" if show else "on hidden inputs")
     passed, problems = 0, []
     for task in tasks:
@@ -59,10 +61,10 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             name = "it" if returns == 1 else f"its value {i + 1}"
             got = out.arrays[f"out{i}"]
             if "expected" in compare_with(spec):
-                found.append(common.mismatch(name, got, expected[i], tol, error, show))
+                found.append(common.mismatch(name, got, expected[i], tol, error, show, labels))
             if "reference" in compare_with(spec):
                 want = reference[task.id].arrays[f"out{i}"]
-                problem = common.mismatch(name, got, want, tol, error, show)
+                problem = common.mismatch(name, got, want, tol, error, show, labels)
                 found.append(problem and problem + " (vs the reference solution)")
         found = [p for p in found if p]
         passed += not found
@@ -71,6 +73,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     if len(tasks) == 1 and returns == 1 and show:  # the value a notebook claim is compared with
         got = outputs[tasks[0].id].arrays["out0"]
         details["got"] = float(got.ravel()[0]) if got.size == 1 else got.ravel().tolist()
+        if "expected" in compare_with(spec):
+            details["expected"] = expected[0]
     if not problems:
         return Outcome(1.0, f"{call} is right {on}", details)
     count = f" ({len(tasks) - passed} of {len(tasks)} inputs wrong)" if len(tasks) > 1 else ""

@@ -8,6 +8,7 @@ analytic gradient on the same (hidden) inputs.
     tolerance = 1e-6                  analytic vs central difference (the handout's relative error)
     reference_tolerance = 1e-8        analytic vs the reference's analytic gradient (only when given)
     h = 1e-5                          the central-difference step
+    labels = ["w1", ...]              names of the gradient's elements: the wrong ones are listed
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     tol = float(spec.params["tolerance"])
     ref_tol = spec.params.get("reference_tolerance")
     show = spec.visibility == "public"
+    labels = spec.params.get("labels")
     on = spec.params.get("on", "on the rubric's inputs" if show else "on hidden inputs")
     numeric_name = (f"the central difference of the reference's {spec.params['function']}" if of_reference
                     else f"the central difference of your {spec.params['function']}")
@@ -53,12 +55,12 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             found.append(f"{spec.params['function']} does not depend on {spec.params['wrt']} "
                          "(its numerical gradient is zero)")
         else:
-            problem = common.mismatch("it", analytic, numeric, tol, "relative", show)
+            problem = common.mismatch("it", analytic, numeric, tol, "relative", show, labels)
             found.append(problem and f"{problem} (vs {numeric_name})")
             errors.append(common.error_of(analytic, numeric, "relative"))
         if ref_tol is not None:
             want = reference[task.id].arrays["analytic"]
-            problem = common.mismatch("it", analytic, want, float(ref_tol), "relative", show)
+            problem = common.mismatch("it", analytic, want, float(ref_tol), "relative", show, labels)
             found.append(problem and f"{problem} (vs the reference solution's gradient)")
         found = [p for p in found if p]
         passed += not found
