@@ -203,8 +203,9 @@ class Grader:
     def _followups(self, checks: list[CheckSpec], ctx: Context,
                    outputs: dict[str, TaskOutput]) -> dict[str, TaskOutput]:
         """The reference's code run on what the student's code returned (e.g. fitted parameters
-        evaluated with the reference network): per submission, never cached. A failure here is
-        the student's data's (a wrong shape), scored by the kind."""
+        evaluated with the reference network): per submission, never cached. The kind checks
+        the student's data before asking, and scores a failure here (no exception: it would cost
+        the whole submission)."""
         plans = {c.id: self.kinds[c.kind].followup(c, ctx, outputs) for c in checks
                  if self.kinds[c.kind].followup and self.selected(c)}
         tasks = unique_tasks(plans)
