@@ -6,6 +6,8 @@ exact points and a phrase of its message that names the problem. Checks not list
 with full points."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from grader.engine import Grader
@@ -82,6 +84,9 @@ def test_reference_gets_every_autograded_point_and_its_notebook_agrees(a1_grader
     assert result.autograded_points == result.autograded_max == 59
     assert result.max_points == 100
     assert all(q.points is None for q in result.questions if q.manual)
+    assert [(q.id, q.answer_state) for q in result.questions if q.manual] == [
+        (q, "answered") for q in ("P1A", "P1B", "P2A", "P2B", "P2C", "P3B")]
+    assert result.flags == []
     claim = result.notebook["claims"][0]
     assert (claim["check"], claim["claimed"], claim["reproduced"], claim["status"]) == ("output_handout", -3.0, -3.0, "match")
 
@@ -105,3 +110,21 @@ def test_a_fit_of_the_wrong_size_is_named_before_any_evaluation(a1_grader, tmp_p
     # a zero-argument function is called; all-zero parameters reproduce only the targets that are 0
     assert checks["fit_dataset_2"].points == pytest.approx(12 / 13, abs=1e-3)
     assert "misses 12 of 13 targets" in checks["fit_dataset_2"].message
+
+
+def test_the_seeds_answer_to_p2b_is_flagged_for_the_ta(a1_grader, tmp_path):
+    # Seed 003 answers "No, because L1 norm isn't differentiable at zero ..." without saying why:
+    # a flag beside the model answer, never points (P2B is graded by hand).
+    import nbformat
+
+    shutil.copy(REPO / "reference" / "a1" / "a1.py", tmp_path / "a1.py")
+    nb = nbformat.read(REPO / "student_template" / "a1" / "a1.ipynb", as_version=4)
+    heading = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "### P2B" in c.source)
+    nb.cells[heading + 1].source = ("No, because L1 norm isn't differentiable at zero therefore gradient "
+                                    "optimization cannot be used.")
+    nbformat.write(nb, tmp_path / "a1.ipynb")
+    result = a1_grader.grade(tmp_path)
+    assert result.autograded_points == 59
+    p2b = next(q for q in result.questions if q.id == "P2B")
+    assert p2b.answer_state == "answered" and p2b.points is None
+    assert any("P2B" in f and "does not say why the derivative fails at 0" in f for f in result.flags), result.flags
