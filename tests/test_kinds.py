@@ -116,3 +116,142 @@ def test_generated_inputs_depend_on_the_seed_only():
 def test_an_assignment_without_its_own_kinds_gets_the_generic_ones():
     assert kinds_for("generic") == GENERIC
     assert {"function", "gradcheck", "data_accuracy"} <= set(kinds_for("pset4"))
+
+
+# A course of one small assignment, in a temporary folder: what a1 does not use of the generic
+# kinds (several returned values, a numerical gradient of the reference's function, values
+# compared as they are, absolute errors).
+TOY_REFERENCE = '''import numpy as np
+
+
+def stats(v):
+    v = np.asarray(v, dtype=float)
+    return v.mean(), v.std()
+
+
+def square(x):
+    return float(np.sum(x ** 2))
+
+
+def square_grad(x):
+    return 2 * x
+
+
+SCALE = 3.0
+
+
+def weights():
+    return [1.0, 2.0, 3.0]
+'''
+TOY_RUBRIC = '''
+[assignment]
+id = "toy"
+title = "toy"
+probe = "generic"
+owned = ["toy.py"]
+detect = ["toy.py"]
+total_points = 10
+
+[[questions]]
+id = "Q1"
+title = "everything"
+points = 10
+
+  [[questions.checks]]
+  id = "stats_published"
+  kind = "function"
+  points = 2
+  module = "toy"
+  function = "stats"
+  args = ["v"]
+  inputs = { v = [1, 2, 3, 4] }
+  returns = 2
+  expected = [2.5, 1.118033988749895]
+  tolerance = 1e-9
+
+  [[questions.checks]]
+  id = "stats_hidden"
+  kind = "function"
+  points = 2
+  visibility = "hidden"
+  module = "toy"
+  function = "stats"
+  args = ["v"]
+  generate = { v = { uniform = [-1, 1], shape = [10] } }
+  cases = [{ seed = 7 }, { seed = 8 }]
+  returns = 2
+  compare = "reference"
+  tolerance = 1e-9
+
+  [[questions.checks]]
+  id = "grad_vs_reference"
+  kind = "numeric_gradient"
+  points = 3
+  module = "toy"
+  function = "square"
+  gradient = "square_grad"
+  args = ["x"]
+  wrt = "x"
+  numeric_of = "reference"
+  generate = { x = { normal = [0, 1], shape = [4] } }
+  cases = [{ seed = 3 }]
+  tolerance = 1e-6
+
+  [[questions.checks]]
+  id = "constants"
+  kind = "returned_values"
+  points = 3
+  module = "toy"
+  names = ["SCALE", "weights"]
+  expected = [3, 1, 2, 3]
+  tolerance = 0.01
+  error = "absolute"
+  credit = "per_element"
+'''
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    for folder in ("reference/toy", "student_template/toy", "rubrics"):
+        (root / folder).mkdir(parents=True)
+    (root / "reference" / "toy" / "toy.py").write_text(TOY_REFERENCE)
+    (root / "student_template" / "toy" / "toy.py").write_text(TOY_REFERENCE)
+    (root / "rubrics" / "toy.toml").write_text(TOY_RUBRIC)
+    course = CourseDir(root / "reference", root / "student_template", root / "rubrics")
+    with Grader("toy", OPTIONS, course) as grader:
+        yield grader, root
+
+
+def test_toy_reference_gets_every_point(toy):
+    grader, root = toy
+    assert grader.grade(root / "reference" / "toy").autograded_points == 10
+
+
+def test_toy_bugs_cost_exactly_their_checks(toy, tmp_path):
+    grader, root = toy
+    source = (TOY_REFERENCE.replace("return v.mean(), v.std()", "return v.mean(), v.var()")
+              .replace("return 2 * x", "return x")  # forgot the 2, and square is right
+              .replace("return [1.0, 2.0, 3.0]", "return [1.0, 2.0, 4.0]"))
+    (tmp_path / "toy.py").write_text(source)
+    got = points(grader.grade(tmp_path))
+    assert got["stats_published"] == (0, "stats(v) on the rubric's inputs: its value 2 gives 1.25; expected "
+                                          "1.118033989 (relative error 5.57e-02 > 1e-09): off by a constant "
+                                          "factor of 1.118")
+    assert got["stats_hidden"] == (0, "stats(v) on hidden inputs: its value 2 differs (relative error "
+                                      + got["stats_hidden"][1].split("relative error ")[1])
+    assert got["stats_hidden"][1].endswith("(vs the reference solution) (2 of 2 inputs wrong)")
+    assert got["grad_vs_reference"][0] == 0
+    assert "off by a constant factor of 0.5 (vs the central difference of the reference's square)" \
+        in got["grad_vs_reference"][1]
+    assert got["constants"] == (2.25, "SCALE, weights misses 1 of 4 targets (within 0.01): element = 3: "
+                                      "4 instead of 3")
+
+
+def test_toy_module_without_the_names_is_an_error_that_names_them(toy, tmp_path):
+    grader, _ = toy
+    (tmp_path / "toy.py").write_text("import numpy as np\n")
+    got = points(grader.grade(tmp_path))
+    assert got["constants"] == (0, "reading SCALE, weights raised an error: AttributeError: module 'toy' has "
+                                   "no attribute 'SCALE'")
+    assert got["stats_published"][1].startswith("stats(v) raised an error: AttributeError")

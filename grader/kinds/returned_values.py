@@ -1,7 +1,8 @@
 """`returned_values`: fetch constants (or the results of zero-argument functions) from a student
 module, and evaluate them with the *reference's* code, run in a probe over the reference folder,
 so that a student's own bug in (say) `forward` can neither make a wrong fit look right nor a right
-fit look wrong. Without `evaluate`, the values themselves are compared with `expected`.
+fit look wrong. Without `evaluate`, the values themselves (every name, flattened in order) are
+compared with `expected`.
 
     module = "a1"   names = ["FIT_1"]       shapes = [[13]] (optional: checked before evaluating)
     evaluate = "forward"                     the reference's function (of module `module`)
@@ -80,8 +81,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
                                 f"{spec.params['evaluate']}: {why}", status="error")
         got = evaluated.arrays["out0"]
         what = f"{names}, evaluated with the reference's {spec.params['evaluate']},"
-    else:
-        got = out.arrays["value0"]
+    else:  # the values themselves, one after the other
+        got = np.concatenate([out.arrays[f"value{i}"].ravel() for i in range(len(spec.params["names"]))])
         what = names
     want = np.asarray(spec.params["expected"], dtype=np.float64)
     tol, error = float(spec.params["tolerance"]), common.check_error(spec)
