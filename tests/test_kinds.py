@@ -25,12 +25,12 @@ probe = "pset4"
 owned = ["mlp.py"]
 provided = ["utils.py"]
 detect = ["mlp.py"]
-total_points = 5
+total_points = 7
 
 [[questions]]
 id = "Q"
 title = "ReLU network"
-points = 5
+points = 7
 
   [[questions.checks]]
   id = "relu_gradcheck"
@@ -54,6 +54,25 @@ points = 5
   cases = [{ seed = 1 }, { seed = 2 }]
   compare = "reference"
   tolerance = 1e-7
+
+  # pset4's reference_loss + reference_grads, written with the generic kind: the network's
+  # parameters set from hidden inputs, (loss, grads) compared entry by entry.
+  [[questions.checks]]
+  id = "relu_loss_grads_generic"
+  kind = "function"
+  points = 2
+  visibility = "hidden"
+  module = "mlp"
+  function = "TwoLayerMLP.loss"
+  init = [5, 7, 4, 0.1, "relu"]
+  attributes = { "params.W1" = "W1", "params.b1" = "b1", "params.W2" = "W2", "params.b2" = "b2" }
+  args = ["X", "y", "reg"]
+  generate = { W1 = { normal = [0, 0.45], shape = [5, 7] }, b1 = { normal = [0, 0.1], shape = [7] }, W2 = { normal = [0, 0.4], shape = [7, 4] }, b2 = { normal = [0, 0.1], shape = [4] }, X = { normal = [0, 2], shape = [9, 5] }, y = { integers = [0, 4], shape = [9] } }
+  inputs = { reg = 0.05 }
+  cases = [{ seed = 11 }, { seed = 12, reg = 0.0 }]
+  returns = 2
+  compare = "reference"
+  tolerance = 1e-7
 '''
 
 
@@ -73,12 +92,20 @@ def points(result):
 def test_both_probes_run_and_the_reference_passes(mixed):
     assert mixed.kinds["function"] is GENERIC["function"]
     result = mixed.grade(REPO / "reference" / "pset4")
-    assert result.autograded_points == 5, points(result)
+    assert result.autograded_points == 7, points(result)
+
+
+def test_an_activation_compared_with_is_works_in_the_generic_kind(mixed):
+    # init strings are interned in the probe, as pset4's own probe does
+    assert mixed.grade(PSET4_FIXTURES / "correct_is_compare").autograded_points == 7
 
 
 def test_a_backward_bug_fails_the_gradient_check_only(mixed):
     got = points(mixed.grade(PSET4_FIXTURES / "bug_relu_mask_inverted"))
     assert got["relu_scores_generic"] == (4, "TwoLayerMLP.loss(X) is right on hidden inputs")
+    assert got["relu_loss_grads_generic"] == (0, "TwoLayerMLP.loss(X, y, reg) on hidden inputs: its value 2['W1'] "
+                                                 "differs " + got["relu_loss_grads_generic"][1].split("differs ")[1])
+    assert got["relu_loss_grads_generic"][1].endswith("(vs the reference solution) (2 of 2 inputs wrong)")
     assert got["relu_gradcheck"][0] == 0.5 and "gradient of W1 does not match" in got["relu_gradcheck"][1]
 
 
@@ -255,3 +282,12 @@ def test_toy_module_without_the_names_is_an_error_that_names_them(toy, tmp_path)
     assert got["constants"] == (0, "reading SCALE, weights raised an error: AttributeError: module 'toy' has "
                                    "no attribute 'SCALE'")
     assert got["stats_published"][1].startswith("stats(v) raised an error: AttributeError")
+
+
+def test_a_missing_regularisation_fails_only_the_case_with_reg(mixed):
+    got = points(mixed.grade(PSET4_FIXTURES / "bug_missing_reg"))
+    assert got["relu_loss_grads_generic"][0] == 1.0  # the case with reg = 0 passes
+    assert got["relu_loss_grads_generic"][1].startswith("TwoLayerMLP.loss(X, y, reg) on hidden inputs: its value 1 "
+                                                        "differs (relative error 1.08e-01 > 1e-07)")
+    assert got["relu_loss_grads_generic"][1].endswith("(vs the reference solution) (1 of 2 inputs wrong)")
+    assert got["relu_gradcheck"][0] == 1 and got["relu_scores_generic"][0] == 4

@@ -50,7 +50,7 @@ def draw(rng: np.random.Generator, how: dict[str, Any], where: str) -> np.ndarra
         return rng.uniform(low, high, size=shape)
     if "integers" in how:
         low, high = how["integers"]
-        return rng.integers(low, high, size=shape).astype(np.float64)
+        return rng.integers(low, high, size=shape)  # int64: labels index arrays
     raise RubricError(f"{where}: give one of normal = [mean, std], uniform = [low, high], integers = [low, high]")
 
 

@@ -6,8 +6,10 @@ values and/or the reference's returns on the same inputs.
     args = ["x", "theta"]            positional arguments, by input name
     inputs = { x = 2.0, ... }        literal inputs; or generate = { theta = { normal = [0, 1], shape = [13] } }
     cases = [{ seed = 5 }, ...]      one call per case (inputs drawn with that seed)
-    returns = 1                      how many values it returns (a tuple when > 1)
-    expected = -3.0                  the returned value (a list of them when returns > 1)
+    attributes = { "params.W1" = "W1" }   set on the built object before the call (a dict step is a key)
+    returns = 1                      how many values it returns (a tuple when > 1); a returned dict
+                                     (e.g. gradients) is compared entry by entry
+    expected = -3.0                  the returned value (a list of them when returns > 1; a table for a dict)
     compare = "expected" | "reference" | "both"   (default: expected when given)
     tolerance = 1e-8   error = "relative" (the handout's) | "absolute"
     on = "at x = 2 with the handout's parameters"  how the message names the inputs
@@ -36,9 +38,33 @@ def plan(spec: CheckSpec, ctx: Context) -> list[Task]:
     params.update(returns=int(spec.params.get("returns", 1)), init=spec.params.get("init", []))
     if "init_seed" in spec.params:
         params["init_seed"] = int(spec.params["init_seed"])
+    attributes = spec.params.get("attributes", {})
+    if attributes:
+        params["attributes"] = attributes
+    names = list(dict.fromkeys([*spec.params["args"], *attributes.values()]))
     return [Task(id=f"function-{spec.id}-{i}", fn="call", params=params, timeout=common.timeout(spec),
-                 arrays={"in_" + k: v for k, v in common.case_inputs(spec, case, spec.params["args"]).items()})
+                 arrays={"in_" + k: v for k, v in common.case_inputs(spec, case, names).items()})
             for i, case in enumerate(common.cases(spec))]
+
+
+def entries(arrays: dict, i: int) -> dict[str, object]:
+    """Returned value i: {"": array}, or {key: array} for a returned dict."""
+    if f"out{i}" in arrays:
+        return {"": arrays[f"out{i}"]}
+    prefix = f"out{i}."
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def compare(name: str, got: dict, want: dict, tol: float, error: str, show: bool, labels) -> str:
+    """The first problem of returned value `got` against `want` (both as `entries` gives them)."""
+    for key, value in want.items():
+        entry = f"{name}[{key!r}]" if key else name
+        if key not in got:
+            return f"{name} has no entry {key!r}" if key else f"{name} is a dict, expected an array"
+        problem = common.mismatch(entry, got[key], value, tol, error, show, labels)
+        if problem:
+            return problem
+    return ""
 
 
 def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], reference: dict[str, TaskOutput]) -> Outcome:
@@ -59,18 +85,19 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
         found = []
         for i in range(returns):
             name = "it" if returns == 1 else f"its value {i + 1}"
-            got = out.arrays[f"out{i}"]
+            got = entries(out.arrays, i)
             if "expected" in compare_with(spec):
-                found.append(common.mismatch(name, got, expected[i], tol, error, show, labels))
+                want = expected[i] if isinstance(expected[i], dict) else {"": expected[i]}
+                found.append(compare(name, got, want, tol, error, show, labels))
             if "reference" in compare_with(spec):
-                want = reference[task.id].arrays[f"out{i}"]
-                problem = common.mismatch(name, got, want, tol, error, show, labels)
+                problem = compare(name, got, entries(reference[task.id].arrays, i), tol, error, show, labels)
                 found.append(problem and problem + " (vs the reference solution)")
         found = [p for p in found if p]
         passed += not found
         problems += found[:1]
     details = {"tolerance": tol, "error": error, "cases": len(tasks), "passed": passed}
-    if len(tasks) == 1 and returns == 1 and show:  # the value a notebook claim is compared with
+    if len(tasks) == 1 and returns == 1 and show and "out0" in outputs[tasks[0].id].arrays:
+        # the value a notebook claim is compared with
         got = outputs[tasks[0].id].arrays["out0"]
         details["got"] = float(got.ravel()[0]) if got.size == 1 else got.ravel().tolist()
         if "expected" in compare_with(spec):

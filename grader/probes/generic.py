@@ -4,10 +4,12 @@ inputs the parent sent. Runs in the sandbox child; returns plain numbers only, d
 Tasks take (params, arrays, data_dir) and return name -> array. Inputs arrive as arrays named
 `in_<name>`; positional arguments are listed in params["args"] (names of inputs, in order).
 Returned values come back as `out<i>`, one per value of a returned tuple or list (a single
-value is `out0`), each converted to float64 here so that a None or a string is this task's
-error with the student's own wording rather than a silent zero.
+value is `out0`; a dict, like a network's gradients, is `out<i>.<key>` per entry), each
+converted to float64 here so that a None or a string is this task's error with the student's
+own wording rather than a silent zero.
 """
 import importlib
+import sys
 
 import numpy as np
 from probe_numeric import numerical_gradient
@@ -20,17 +22,32 @@ def import_module(params, arrays, data_dir):
     return {"imported": len(params.get("modules", []))}
 
 
-def _target(params):
+def _target(params, arrays):
     """The callable `params["function"]` names: `name` or `Class.method` (the class built with
-    params["init"] as positional arguments, after np.random.seed(params["init_seed"]) if given)."""
+    params["init"] as positional arguments, after np.random.seed(params["init_seed"]) if given,
+    then params["attributes"] set: dotted path on the object -> input name)."""
     module = importlib.import_module(params["module"])
     owner, _, name = params["function"].rpartition(".")
     if not owner:
         return getattr(module, name)
     if "init_seed" in params:  # handouts seed NumPy's global generator before building a network
         np.random.seed(int(params["init_seed"]))
-    instance = getattr(module, owner)(*params.get("init", []))
+    # Interned, as a literal would be: real submissions compare activation names with `is`.
+    init = [sys.intern(a) if isinstance(a, str) else a for a in params.get("init", [])]
+    instance = getattr(module, owner)(*init)
+    for path, source in params.get("attributes", {}).items():
+        _set(instance, path.split("."), np.array(arrays["in_" + source], copy=True))
     return getattr(instance, name)
+
+
+def _set(obj, path, value):
+    """obj.a.b = value, where a step into a dict is a key (`params.W1`: net.params["W1"])."""
+    for step in path[:-1]:
+        obj = obj[step] if isinstance(obj, dict) else getattr(obj, step)
+    if isinstance(obj, dict):
+        obj[path[-1]] = value
+    else:
+        setattr(obj, path[-1], value)
 
 
 def _args(params, arrays):
@@ -52,11 +69,17 @@ def _outputs(result, count, what):
     values = list(result) if count > 1 and isinstance(result, (tuple, list)) else [result]
     if len(values) != count:
         raise ValueError(f"{what} returned {len(values)} values, expected {count}")
-    return {f"out{i}": _numbers(v, what) for i, v in enumerate(values)}
+    out = {}
+    for i, value in enumerate(values):
+        if isinstance(value, dict):
+            out.update({f"out{i}.{key}": _numbers(v, f"{what}[{key!r}]") for key, v in value.items()})
+        else:
+            out[f"out{i}"] = _numbers(value, what)
+    return out
 
 
 def call(params, arrays, data_dir):
-    fn = _target(params)
+    fn = _target(params, arrays)
     what = params["function"] + "()"
     return _outputs(fn(*_args(params, arrays)), int(params.get("returns", 1)), what)
 
