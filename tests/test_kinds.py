@@ -1,8 +1,7 @@
-"""The generic check kinds beside an assignment's own kinds in one rubric: each task runs in the
-probe of its kind (pset4's probe and the generic one), each probe behind its own import gate."""
+"""The generic check kinds (grader/kinds/): beside an assignment's own kinds in one rubric (each
+task runs in the probe of its kind, pset4's or the generic one, each probe behind its own import
+gate), and in a small course of their own for the options a1 does not use."""
 from __future__ import annotations
-
-import shutil
 
 import numpy as np
 import pytest
