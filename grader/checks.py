@@ -51,6 +51,16 @@ class Kind:
     plan: Callable[[CheckSpec, Context], list[Task]]
     score: Callable[[CheckSpec, Context, dict[str, TaskOutput], dict[str, TaskOutput]], Outcome]
     reference: bool = False  # compares with the reference solution's outputs on the same tasks
+    # Decides `reference` per check instead (a generic kind compares with the reference only
+    # when the rubric asks it to, so its public checks need no reference in a student kit).
+    uses_reference: Callable[[CheckSpec], bool] | None = None
+    probe: str = ""  # the probe module its tasks run in; "" = the rubric's own probe
+    # Tasks run on the *reference* with inputs taken from the student's outputs (e.g. fitted
+    # parameters evaluated by the reference's network); their outputs join `reference` in score.
+    followup: Callable[[CheckSpec, Context, dict[str, TaskOutput]], list[Task]] | None = None
+
+    def needs_reference(self, spec: CheckSpec) -> bool:
+        return self.uses_reference(spec) if self.uses_reference else self.reference
 
 
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:

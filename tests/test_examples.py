@@ -17,6 +17,8 @@ SOURCES = {
     "modular-template": REPO / "student_template" / "modular",
     "modular-bug-wd-twice": FIXTURES / "modular" / "bug_wd_twice",
     "modular-bug-softmax-no-max": FIXTURES / "modular" / "bug_softmax_no_max",
+    "a1-reference": REPO / "reference" / "a1",
+    "a1-template": REPO / "student_template" / "a1",
 }
 
 

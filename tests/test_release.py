@@ -23,9 +23,9 @@ from grader.rubric import load_rubric
 from grader.sandbox import build_site_view
 from grader.template import ANSWER, BEGIN, END, STUB
 
-from conftest import PSET4_FIXTURES, REPO
+from conftest import FIXTURES, PSET4_FIXTURES, REPO
 
-ASSIGNMENTS = ("pset4", "modular")
+ASSIGNMENTS = ("pset4", "modular", "a1")
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
@@ -120,6 +120,10 @@ def test_no_hidden_check_and_no_reference_output_in_any_file(kit):
         plans = {c.id: grader.kinds[c.kind].plan(c, ctx) for c in hidden}
         outputs = grader._reference_outputs(hidden, plans, ctx)
     values = [float(a.reshape(-1)[0]) for o in outputs.values() for a in o.arrays.values() if a.size == 1]
+    # and every element of small arrays (a1's hidden checks return vectors) with digits enough to
+    # be distinctive
+    values += [float(v) for o in outputs.values() for a in o.arrays.values() if 1 < a.size <= 64
+               for v in a.ravel() if len(repr(float(v))) >= 12]
     assert values
     for value in values:
         for text in (repr(value), f"{value:.8f}"):
@@ -150,19 +154,22 @@ def test_reference_is_not_importable_from_the_kit(kit, tmp_path):
     assert reference_root.endswith("grader_course/public")
 
 
-@pytest.mark.parametrize("name", ["correct_helpers", "bug_missing_reg", "bug_sigmoid_derivative"])
-def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, name):
-    built = build_kit("pset4", tmp_path_factory.mktemp("kit") / "kit")
+@pytest.mark.parametrize("assignment, fixture", [
+    *[("pset4", PSET4_FIXTURES / n) for n in ("correct_helpers", "bug_missing_reg", "bug_sigmoid_derivative")],
+    ("a1", FIXTURES / "a1" / "bug_relu_derivative"),
+], ids=lambda v: getattr(v, "name", v))
+def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, assignment, fixture):
+    built = build_kit(assignment, tmp_path_factory.mktemp("kit") / "kit")
     tmp = tmp_path_factory.mktemp("run")
     code = ("import json\nfrom pathlib import Path\nfrom grader.api import grade_submission\n"
             "from grader.engine import GradeOptions\n"
-            f"r = grade_submission(Path({str(PSET4_FIXTURES / name)!r}), 'pset4', "
+            f"r = grade_submission(Path({str(fixture)!r}), {assignment!r}, "
             "GradeOptions(sandbox='process', dataset='digits', public_only=True))\n"
             "print(json.dumps({c.id: [c.points, c.message] for c in r.checks()}))\n")
     out = kit_python(built, code, tmp, tmp)
     assert out.returncode == 0, out.stderr
     from_kit = json.loads(out.stdout.strip().splitlines()[-1])
-    with Grader("pset4", GradeOptions(sandbox="process", dataset="digits")) as grader:
-        full = {c.id: [c.points, c.message] for c in grader.grade(PSET4_FIXTURES / name).checks()
+    with Grader(assignment, GradeOptions(sandbox="process", dataset="digits")) as grader:
+        full = {c.id: [c.points, c.message] for c in grader.grade(fixture).checks()
                 if c.visibility == "public"}
     assert from_kit == full
