@@ -61,6 +61,16 @@ def resolve_bindings(sources: list[str]) -> dict[str, float | int | None | Unrea
     return env
 
 
+def evaluate(node: ast.expr, env: dict) -> float | int | None | Unreadable:
+    """One expression over the bindings `resolve_bindings` returned (e.g. a call's argument)."""
+    return _evaluate(node, env, _short_expr(node))
+
+
+def _short_expr(node: ast.expr) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _cell_sources(notebook: Path) -> list[str]:
     if not notebook.is_file():
         raise NotebookValueError(f"{notebook.name} is missing from the submission")
