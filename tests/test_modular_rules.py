@@ -40,6 +40,10 @@ def student_adam(arrays, params, *, t_per="step", decay="decoupled"):
                     new = new - wd * theta[key]
                 elif decay == "sign":
                     new = new + wd * theta[key]
+                elif decay == "before":  # shrink first, then take the Adam step
+                    new = theta[key] * (1 - wd) - (theta[key] - new)
+                elif decay == "lr_scaled":
+                    new = new - lr * wd * theta[key]
                 elif decay == "twice":
                     new = new - 2 * wd * theta[key]
                 theta[key] = new
@@ -54,8 +58,8 @@ def test_every_step_counter_convention_is_accepted(t_per):
 
 
 @pytest.mark.parametrize("decay, verdict, name", [
-    ("decoupled", "pass", "decoupled"), ("coupled", "flag", "coupled"), ("none", "fail", "none"),
-    ("sign", "fail", "flipped")])
+    ("decoupled", "pass", "decoupled"), ("before", "pass", "decoupled"), ("coupled", "flag", "coupled"), ("lr_scaled", "flag", "lr_scaled"),
+    ("none", "fail", "none"), ("sign", "fail", "flipped")])
 def test_weight_decay_placement_is_named(decay, verdict, name):
     arrays = _network_arrays(CASE, 5)
     match = classify(student_adam(arrays, PARAMS, decay=decay), arrays, PARAMS, 1e-9)
