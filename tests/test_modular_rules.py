@@ -2,7 +2,6 @@
 rule on real data, and the TinyNet shape read from fully_conn.py."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
