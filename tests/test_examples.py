@@ -16,7 +16,7 @@ SOURCES = {
     "modular-reference": REPO / "reference" / "modular",
     "modular-template": REPO / "student_template" / "modular",
     "modular-bug-wd-twice": FIXTURES / "modular" / "bug_wd_twice",
-    "modular-bug-softmax-no-max": FIXTURES / "modular" / "bug_softmax_no_max",
+    "modular-flagged-softmax-no-max": FIXTURES / "modular" / "flagged_softmax_no_max",
     "a1-reference": REPO / "reference" / "a1",
     "a1-template": REPO / "student_template" / "a1",
 }

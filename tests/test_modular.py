@@ -77,3 +77,19 @@ def test_parameter_names_are_discovered_not_assumed(modular_fast, tmp_path):
     result = modular_fast.grade(sub)
     failing = [c.id for c in result.checks() if c.status not in ("passed", "skipped")]
     assert failing == []
+
+
+def test_a_softmax_that_refuses_huge_logits_costs_nothing_and_is_flagged(modular_fast, tmp_path):
+    sub = tmp_path / "strict"
+    shutil.copytree(REPO / "reference" / "modular", sub)
+    lu = sub / "lib" / "mlp" / "layer_utils.py"
+    text = lu.read_text()
+    old = "    shifted = feat - np.max(feat, axis=-1, keepdims=True)\n    exps"
+    assert old in text
+    lu.write_text(text.replace(old, "    if np.max(np.abs(feat)) > 500:\n        raise FloatingPointError('logits too large')\n"
+                                    + old))
+    result = modular_fast.grade(sub)
+    check = next(c for c in result.checks() if c.id == "softmax_ce_hidden")
+    assert check.points == check.max_points, check.message
+    flags = [f for f in result.flags if f.startswith("softmax_ce_hidden: ")]
+    assert len(flags) == 1 and "FloatingPointError: logits too large" in flags[0], result.flags

@@ -38,3 +38,33 @@ def test_broken_or_missing_notebook_is_a_clear_error(tmp_path):
         read_values(tmp_path / "Problem_1.ipynb", ("x",))
     with pytest.raises(NotebookValueError, match="missing from the submission"):
         read_values(tmp_path / "nope.ipynb", ("x",))
+
+
+def test_names_bound_earlier_resolve_to_their_values(tmp_path):
+    path = notebook(tmp_path, "weight_decay = 1e-4\nlr = 0.01",
+                    "l2_lambda = weight_decay / (2 * lr)\nbatch_size = 64\nbatch_size *= 2",
+                    "epochs = n = 4\nlr = 0.5  # rebinding later does not change l2_lambda")
+    assert read_values(path, ("l2_lambda", "batch_size", "epochs")) == {
+        "l2_lambda": pytest.approx(0.005), "batch_size": 128, "epochs": 4}
+
+
+def test_a_function_body_does_not_leak_its_locals(tmp_path):
+    path = notebook(tmp_path, "lr = 0.01", "def f():\n    lr = 5\n    return lr", "l2_lambda = 1e-4 / (2 * lr)")
+    assert read_values(path, ("l2_lambda",))["l2_lambda"] == pytest.approx(0.005)
+
+
+@pytest.mark.parametrize("cells, message", [
+    (["l2_lambda = weight_decay / (2 * lr)", "weight_decay, lr = 1e-4, 0.01"],
+     "`l2_lambda = weight_decay / (2 * lr)` cannot be read without running the notebook "
+     "(`weight_decay` is not set earlier in the notebook)"),
+    (["lr = pick_lr()", "l2_lambda = 1e-4 / (2 * lr)"],
+     "(`lr` comes from `lr = pick_lr()`)"),
+    (["lr = 0.01", "for lr in [0.1, 0.01]:\n    pass", "l2_lambda = 1e-4 / (2 * lr)"],
+     "(`lr` comes from `for lr in [0.1, 0.01]:`)"),
+    (["lr = None", "l2_lambda = 1e-4 / (2 * lr)"], "(`lr` is None)"),
+    (["lr = 0", "l2_lambda = 1e-4 / (2 * lr)"], "(ZeroDivisionError in 0.0001 / (2 * lr))"),
+])
+def test_what_cannot_be_resolved_is_named(tmp_path, cells, message):
+    with pytest.raises(NotebookValueError) as info:
+        read_values(notebook(tmp_path, *cells), ("l2_lambda",))
+    assert message in str(info.value)

@@ -268,21 +268,31 @@ def regularize(params, arrays, data_dir):
 
 
 def l2_versus_weight_decay(params, arrays, data_dir):
-    """The student's own SGD twice from the same start: with weight decay, and with L2
-    regularisation at the lambda their notebook chose. The parent compares the two."""
-    lu, _, optim = _lib()
+    """The notebook's L2 cell in small: the student's FullyConnectedNetwork trained twice from the
+    same seed with their own SGD, once with weight decay and once with L2 at the lambda their
+    notebook chose. Each iteration is train_net's: forward (which gathers the parameters),
+    loss, backward with the regulariser, optimizer step, so a regulariser that reads the gathered
+    parameters sees fresh ones. The parent compares the two runs."""
+    lu, fcn, optim = _lib()
+    X, y = arrays["X"], arrays["y"]
     result = {}
     for tag in ("wd", "l2"):
-        net, layers, names = _net(lu, arrays, prefix=tag)
-        wd = params["weight_decay"] if tag == "wd" else 0.0
-        opt = optim.SGD(net, params["lr"], wd)
+        np.random.seed(params["seed"])
+        model = fcn.FullyConnectedNetwork()
+        loss_func = lu.cross_entropy()
+        opt = optim.SGD(model.net, params["lr"], params["weight_decay"] if tag == "wd" else 0.0)
+        regularization, lam = ("l2", params["l2_lambda"]) if tag == "l2" else ("none", 0.0)
+        losses = []
         for step in range(params["steps"]):
-            _set_grads(net, layers, names, arrays, step)
-            if tag == "l2":
-                net.apply_l2_regularization(params["l2_lambda"])
+            rows = slice(step * params["batch_size"] % len(X), None)
+            xb, yb = X[rows][:params["batch_size"]].copy(), y[rows][:params["batch_size"]].copy()
+            losses.append(loss_func.forward(model.forward(xb, True), yb))
+            model.backward(loss_func.backward(), regularization=regularization, reg_lambda=lam)
             opt.step()
-        for key, value in _params_out(layers, names).items():
-            result[f"{tag}_{key}"] = value
+        result[f"{tag}_loss"] = np.asarray(losses, dtype=np.float64)
+        for j, layer in enumerate(_fc_layers(model.net)):
+            wn, bn = _wb_names(layer)
+            result[f"{tag}_w{j}"], result[f"{tag}_b{j}"] = layer.params[wn], layer.params[bn]
     return result
 
 
@@ -302,14 +312,34 @@ def tinynet_train(params, arrays, data_dir):
     hp = params["hyper"]
     np.random.seed(params.get("seed", 123))
     model = fcn.TinyNet()
+    arch = params.get("architecture")
+    if arch and _differs(model, arch):
+        # Only the reference gets here: the parent read this shape from the student's own TinyNet,
+        # which therefore already has it. Same seed, same draws: fc(3072, H) then fc(H, 20).
+        np.random.seed(params.get("seed", 123))
+        model.net = lu.sequential(lu.flatten(name="flat"), lu.fc(3072, arch["hidden"], arch["init_scale"], name="fc1"),
+                                  lu.gelu(name="gelu1"), lu.fc(arch["hidden"], 20, arch["init_scale"], name="fc2"))
     opt = optim.SGD(model.net, params.get("lr", 0.1))
     _, loss_hist, train_acc, val_acc = train.train_net(
         data, model, lu.cross_entropy(), opt, hp["batch_size"], hp["epochs"], hp["lr_decay"],
         hp["lr_decay_every"], show_every=10**9, verbose=False)
     preds = [np.argmax(model.forward(X_test[i:i + 1000], False), axis=1) for i in range(0, len(X_test), 1000)]
-    return {"pred_test": np.concatenate(preds), "loss_history": np.asarray(loss_hist, dtype=np.float64),
+    try:  # for the report only: which hidden size this TinyNet has
+        hidden = [np.shape(layer.params[_wb_names(layer)[0]])[1] for layer in _fc_layers(model.net)][:-1]
+    except (ValueError, IndexError, KeyError):
+        hidden = []
+    return {"pred_test": np.concatenate(preds), "hidden_sizes": np.asarray(hidden, dtype=np.int64), "loss_history": np.asarray(loss_hist, dtype=np.float64),
             "train_acc_history": np.asarray(train_acc, dtype=np.float64),
             "val_acc_history": np.asarray(val_acc, dtype=np.float64)}
+
+
+def _differs(model, arch) -> bool:
+    try:
+        first = _fc_layers(model.net)[0]
+        w = first.params[_wb_names(first)[0]]
+    except (IndexError, ValueError, KeyError, AttributeError):
+        return False  # never rebuild what cannot be inspected: the student's run keeps its own net
+    return w.shape[1] != arch["hidden"] or abs(np.std(w) / arch["init_scale"] - 1) > 0.05
 
 
 TASKS = {
