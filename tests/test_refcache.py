@@ -68,3 +68,27 @@ def test_process_level_never_uses_the_disk_cache(tmp_path, monkeypatch):
     with Grader("pset4", GradeOptions(sandbox="process", dataset="digits", skip_data=True, execute="none")) as g:
         g.grade(REPO / "examples" / "submissions" / "pset4-template")
     assert not (tmp_path / "reference-outputs").exists()
+
+
+def test_a_failed_reference_run_costs_its_checks_not_the_submission(monkeypatch):
+    """A reference run that times out (e.g. TinyNet at a student's huge epoch count on a loaded
+    machine) leaves the student's other checks graded, and names why the rest are not."""
+    real_run_probe = engine.run_probe
+    reference_dir = (REPO / "reference" / "pset4").resolve()
+
+    def reference_times_out(workdir, probe, tasks, *args, **kwargs):
+        outputs = real_run_probe(workdir, probe, tasks, *args, **kwargs)
+        if (Path(workdir) / "mlp.py").read_bytes() == (reference_dir / "mlp.py").read_bytes():
+            outputs = {k: TaskOutput(k, "timeout", detail="did not finish within 1 s (wall clock)")
+                       if k.startswith("case-") else o for k, o in outputs.items()}
+        return outputs
+
+    monkeypatch.setattr(engine, "run_probe", reference_times_out)
+    with Grader("pset4", GradeOptions(sandbox="process", dataset="digits", skip_data=True, execute="none",
+                                      reference_cache=False)) as g:
+        result = g.grade(REPO / "tests" / "fixtures" / "pset4" / "correct_loops")
+    checks = {c.id: c for q in result.questions for c in q.checks}
+    assert checks["sigmoid_toy_loss"].points == checks["sigmoid_toy_loss"].max_points  # handout value: graded
+    hidden = checks["sigmoid_loss_hidden"]
+    assert hidden.status == "error" and hidden.points == 0
+    assert "the grader's run of the reference solution failed" in hidden.message
