@@ -6,20 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, selfcheck
-from .api import fetch_dataset, grade_folder, grade_submission
-from .batch import default_jobs
-from .bwrap import doctor
-from .course import find_course
-from .engine import GradeOptions
+from . import __version__
 from .errors import GraderError
-from .gradescope import build_autograder, run_autograder
-from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
-from .release import build_kit
-from .rubric import load_rubric
-from .sandbox import choose_sandbox
-from .summary import rebuild as rebuild_summary
-from .template import template_differences, write_template
+
+# Each command imports what it uses when it runs: `check` on a student's machine must not
+# import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
+SANDBOX_CHOICES = ["bwrap", "process", "none"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("path", type=Path)
     grade.add_argument("--out", type=Path, default=Path("grading-output"), help="output folder (default: %(default)s)")
     grade.add_argument("--jobs", "-j", type=_positive_int, default=None,
-                       help=f"submissions graded at once (default: the cores, here {default_jobs()})")
+                       help="submissions graded at once (default: the cores this process may use)")
     grade.add_argument("--execute", choices=("light", "full", "none"), default="light",
                        help="run each notebook in the sandbox: light (default) skips the training/data cells the "
                             "rubric marks (the probe checks reproduce them); full runs every cell (retrains: slow); "
@@ -116,20 +108,26 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding mnist.npz / cifar-100-python (default: ~/.cache/mlp-grader)")
     p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
-    p.add_argument("--sandbox", default=None, choices=["bwrap", "process", "none"],
+    p.add_argument("--sandbox", default=None, choices=SANDBOX_CHOICES,
                    help="sandbox level (default: the strongest available; `none` only for checking your own code)")
+    p.add_argument("--runner", default=None, choices=["fork", "spawn"],
+                   help="how probes start each task: fork (default where the system has it) or spawn (a fresh "
+                        "Python per task: slower; the default on Windows)")
     p.add_argument("--timeout-scale", type=float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
 
 
-def _options(args, **overrides) -> GradeOptions:
+def _options(args, **overrides):
+    from .engine import GradeOptions
+    from .sandbox import choose_sandbox
+
     if args.sandbox:
         warning = choose_sandbox(args.sandbox).warning
         if warning:
             print(warning, file=sys.stderr)
     overrides.setdefault("execute", getattr(args, "execute", "light"))
     return GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
-                        download=args.download, timeout_scale=args.timeout_scale, **overrides)
+                        download=args.download, timeout_scale=args.timeout_scale, runner=args.runner, **overrides)
 
 
 def _positive_int(text: str) -> int:
@@ -174,6 +172,10 @@ class _ProgressBar:
 
 
 def cmd_grade(args) -> int:
+    from .api import grade_folder
+    from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
+    from .summary import rebuild as rebuild_summary
+
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
                           "on your own code, never for grading others")
@@ -212,6 +214,8 @@ def cmd_grade(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    from .summary import rebuild as rebuild_summary
+
     results = rebuild_summary(args.out)
     if not results:
         raise GraderError(f"no result.json files under {args.out}")
@@ -220,6 +224,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_gradescope_build(args) -> int:
+    from .gradescope import build_autograder
+
     target = build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
                               args.timeout_scale, bake_data=not args.no_bake)
     print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB): upload it as the assignment's autograder "
@@ -228,29 +234,37 @@ def cmd_gradescope_build(args) -> int:
 
 
 def cmd_gradescope_run(args) -> int:
+    from .gradescope import run_autograder
+
     payload = run_autograder(args.root)
     print(f"score {payload['score']:g}, {len(payload['tests'])} tests; {payload['output'].splitlines()[0]}")
     return 0
 
 
 def cmd_data_fetch(args) -> int:
+    from .api import fetch_dataset
+
     print(fetch_dataset(args.name, args.data_dir))
     return 0
 
 
 def cmd_check(args) -> int:
+    from . import selfcheck
+
     started = time.monotonic()
     options = _options(args, public_only=True, skip_data=not args.full, execute="none")
-    result = grade_submission(args.path, args.assignment, options)
+    result = selfcheck.check_submission(args.path, args.assignment, options)
     if result.error:
-        print(f"could not check {args.path}: {result.error}")
+        print(f"could not check {args.path.resolve()}: {result.error}")
         return 2
     hint = "" if args.full else "training on the dataset is not run without --full."
-    print(selfcheck.render(result, time.monotonic() - started, hint))
+    print(selfcheck.render(result, time.monotonic() - started, hint, folder=args.path))
     return selfcheck.exit_status(result)
 
 
 def cmd_release(args) -> int:
+    from .release import build_kit
+
     kit = build_kit(args.assignment, args.out)
     print(f"{args.assignment}: student kit in {kit.folder} ({len(kit.files)} files, {kit.size_bytes / 1024:.0f} KiB, "
           f"{kit.public_points:g} points of public checks and written questions)")
@@ -259,6 +273,10 @@ def cmd_release(args) -> int:
 
 
 def cmd_assign(args) -> int:
+    from .course import find_course
+    from .rubric import load_rubric
+    from .template import template_differences, write_template
+
     course = find_course()
     names = [args.assignment] if args.assignment else course.assignments()
     stale = 0
@@ -279,6 +297,8 @@ def cmd_assign(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from .bwrap import doctor
+
     rows = doctor()
     for row in rows:
         print(f"{row.level:8s} {'works' if row.works else 'NOT AVAILABLE'}: {row.reason}")

@@ -14,7 +14,6 @@ from .checks import Context, Kind, Outcome
 from .course import CourseDir, find_course
 from .data import Dataset, resolve_dataset
 from .errors import GraderError
-from .notebook_grading import grade_notebook, validate_mode
 from .plots import render_figures
 from .probe import Task, TaskOutput, run_probe
 from .results import CheckResult, QuestionResult, Result
@@ -33,6 +32,7 @@ class GradeOptions:
     skip_data: bool = False  # skip the checks that train on the dataset
     timeout_scale: float = 1.0  # multiplies every probe time limit (slow machines: > 1)
     execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
+    runner: str | None = None  # how probes start tasks: fork, spawn (fresh interpreter); None: fork if it exists
 
 
 class Grader:
@@ -49,12 +49,22 @@ class Grader:
             if check.kind not in self.kinds:
                 raise GraderError(f"rubric {assignment}: check {check.id} has unknown kind {check.kind!r}")
         self.options = options
-        validate_mode(options.execute)
+        if self.grades_notebook:
+            from .notebook_grading import validate_mode
+
+            validate_mode(options.execute)
         self.sandbox = choose_sandbox(options.sandbox)
         self._scratch = Path(tempfile.mkdtemp(prefix="mlp-grader-"))
         self._dataset: Dataset | None = None
         self.dataset_warning = ""
         self._reference: dict[str, TaskOutput] = {}
+
+    @property
+    def grades_notebook(self) -> bool:
+        """The notebook (execution, edits, claims, written answers) is the TA's side: a student's
+        self-check leaves it out, so it needs neither nbclient nor a kernel (the student kit
+        does not install them) and its points never depend on the notebook anyway."""
+        return bool(self.rubric.notebook) and not self.options.public_only
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -132,7 +142,9 @@ class Grader:
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
-        if self.rubric.notebook:  # after the probes: the notebook's claims are compared with their results
+        if self.grades_notebook:  # after the probes: the notebook's claims are compared with their results
+            from .notebook_grading import grade_notebook
+
             grade_notebook(self, sub, ctx, result, out_dir)
         # update, not replace: _run_student has already put "student_code" there
         result.timings.update({"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)})
@@ -145,7 +157,8 @@ class Grader:
         with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
             work = make_working_copy(sub, Path(tmp) / "work", self.provided_files())
             outputs = run_probe(work, self.rubric.probe, tasks, self.sandbox,
-                                data_dir=self._data_dir(tasks, ctx), scratch=self._scratch)
+                                data_dir=self._data_dir(tasks, ctx), scratch=self._scratch,
+                                runner=self.options.runner)
         gate = outputs["import"]
         if not gate.ok:
             main = self.rubric.detect[0] if self.rubric.detect else "the code"
@@ -165,7 +178,8 @@ class Grader:
             with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
                 work = make_working_copy(load_submission(ref_dir), Path(tmp) / "work", self.provided_files())
                 outputs = run_probe(work, self.rubric.probe, todo, self.sandbox,
-                                    data_dir=self._data_dir(todo, ctx), scratch=self._scratch)
+                                    data_dir=self._data_dir(todo, ctx), scratch=self._scratch,
+                                    runner=self.options.runner)
             broken = [o for o in outputs.values() if not o.ok]
             if broken:
                 raise GraderError(f"the reference solution failed task {broken[0].id}: {broken[0].reason()}")
