@@ -21,6 +21,11 @@ class CourseDir:
     root_template: Path
     root_rubrics: Path
 
+    @property
+    def has_reference(self) -> bool:
+        """False in a student kit: `public/` holds the handout's numbers, not a solution."""
+        return self.root_reference.name != "public"
+
     def reference(self, assignment: str) -> Path:
         return self.root_reference / assignment
 

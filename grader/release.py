@@ -25,7 +25,11 @@ from .template import render_template
 GRADER_DIR = Path(__file__).resolve().parent
 # Files of the reference a public check reads, stripped of their solution regions.
 PUBLIC_REFERENCE_FILES = {"modular": ["handout_checks.py"]}
-KIT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "jinja2>=3.1", "nbformat>=5.9", "scikit-learn>=1.3",
+# Exactly what `mlp-grader check` imports (tests/test_kit_install.py proves it in a fresh
+# environment): NumPy; nbformat (notebook values the modular checks read); scikit-learn (the
+# offline digits stand-in and the MNIST download of `check --full`); tomli (rubrics, Python
+# 3.10); and what student code imports where it runs: matplotlib, tqdm.
+KIT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "nbformat>=5.9", "scikit-learn>=1.3",
                     "tqdm>=4", "tomli>=2.0; python_version < '3.11'"]
 
 
