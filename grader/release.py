@@ -183,6 +183,8 @@ Each row says PASS/FAIL, your points, what was measured and what was expected, a
 when a check fails (which function; a sign, a scale, a factor of N). Hidden checks (other
 inputs, shapes and seeds) and your written answers are graded after you hand in.
 
-Your code runs in a separate process with time and memory limits: on Linux and macOS at the
-`process` level. Windows is not supported by the self-check yet (it needs `fork`); use WSL.
+Your code runs in a separate process with a time limit per check, and memory and CPU limits
+where the system has them (Linux, macOS). On Windows each check starts a fresh Python (there is
+no `fork`): only the time limit applies, and this mode has been tested on Linux, not on Windows
+itself; WSL runs the Linux version.
 """
