@@ -14,7 +14,7 @@ from typing import Callable
 
 from . import __version__
 from .batch import default_jobs, kill_descendants, run_pool
-from .course import CourseDir, detect_assignment, find_course  # noqa: F401 (detect_assignment: API)
+from .course import detect_assignment, find_course  # noqa: F401 (detect_assignment: part of the API)
 from .data import DEFAULT_DATA_DIR, LOADERS
 from .engine import GradeOptions, Grader
 from .errors import GraderError

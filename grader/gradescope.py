@@ -111,7 +111,7 @@ def _installed_pyproject(tree: Path) -> str:
     packages = sorted(".".join(p.parent.relative_to(tree).parts) for p in (tree / "grader").rglob("__init__.py"))
     material = sorted(p.name for p in (tree / "grader_course").iterdir() if p.is_dir() and p.name != "__pycache__")
     packages += ["grader_course"] + [f"grader_course.{name}" for name in material]
-    data = "\n".join([f'"grader.templates" = ["*.j2"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
+    data = "\n".join(['"grader.templates" = ["*.j2"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
     deps = ",\n".join(f"    {json.dumps(r)}" for r in requires)
     return f"""# Written by `mlp-grader gradescope build` from an installed mlp-grader {version}.
 [build-system]

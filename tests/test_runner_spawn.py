@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from grader import probe
-from grader.engine import GradeOptions, Grader
+from grader.engine import Grader
 from grader.probe import Task, run_probe
 from grader.sandbox import ProcessSandbox
 
