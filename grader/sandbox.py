@@ -93,26 +93,30 @@ def build_site_view(target: Path) -> list[str]:
 def _site_dirs() -> list[Path]:
     """site-packages of the environment whose interpreter runs the grader. Not sysconfig's
     default paths: under `python -S` (probes, tests that hide the checkout) Python 3.11 leaves
-    sys.prefix at the base interpreter, whose packages are not the virtual environment's."""
-    prefixes = [_environment_prefix()]
-    venv_config = _venv_config(prefixes[0])
-    if venv_config.get("include-system-site-packages", "false").lower() == "true":
-        prefixes.append(Path(sys.base_prefix))
-    paths = []
-    for prefix in prefixes:
-        scheme = sysconfig.get_paths(vars={"base": str(prefix), "platbase": str(prefix)})
-        paths += [scheme["purelib"], scheme["platlib"]]
+    sys.prefix at the base interpreter, whose packages are not the virtual environment's (and
+    Debian's default scheme points at /usr/local even for a venv)."""
+    venv = _venv_prefix()
+    if venv is None:
+        paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    else:
+        scheme = "venv" if "venv" in sysconfig.get_scheme_names() else ("nt" if os.name == "nt" else "posix_prefix")
+        layout = sysconfig.get_paths(scheme, vars={"base": str(venv), "platbase": str(venv)})
+        paths = [layout["purelib"], layout["platlib"]]
+        if _venv_config(venv).get("include-system-site-packages", "false").lower() == "true":
+            import site
+
+            paths += site.getsitepackages([sys.base_prefix])
     return [Path(p) for p in dict.fromkeys(paths) if Path(p).is_dir()]
 
 
-def _environment_prefix() -> Path:
+def _venv_prefix() -> Path | None:
     """The virtual environment of sys.executable (its pyvenv.cfg, as the interpreter's own
-    start-up finds it), else sys.prefix."""
+    start-up finds it), or None."""
     exe = Path(sys.executable or "")
     for folder in (exe.parent, exe.parent.parent):
         if (folder / "pyvenv.cfg").is_file():
             return folder
-    return Path(sys.prefix)
+    return None
 
 
 def _venv_config(prefix: Path) -> dict[str, str]:
