@@ -22,6 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     except GraderError as exc:
         print(f"mlp-grader: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] in ("grader", "grader_course"):
+            raise
+        # e.g. `grade` in the student kit, which installs only what `check` needs
+        print(f"mlp-grader: error: `{args.command}` needs the package {exc.name!r}, which is not installed here "
+              "(the student kit installs only what `mlp-grader check` needs)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nmlp-grader: interrupted", file=sys.stderr)
         return 130
