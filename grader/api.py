@@ -15,7 +15,7 @@ from typing import Callable
 from . import __version__
 from .batch import default_jobs, kill_descendants, run_pool
 from .canvas_gradebook import write_identities
-from .course import CourseDir, find_course
+from .course import CourseDir, detect_assignment, find_course  # noqa: F401 (detect_assignment: part of the API)
 from .data import DEFAULT_DATA_DIR, LOADERS
 from .engine import GradeOptions, Grader
 from .errors import GraderError
@@ -47,24 +47,6 @@ class BatchSummary:
     @property
     def failed(self) -> list[Result]:
         return [r for r in self.results if r.error]
-
-
-def detect_assignment(path: Path, course: CourseDir) -> str:
-    """The assignment whose identifying files the submission (or its first sub-folder) has."""
-    candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
-    for candidate in candidates:
-        found = _assignment_of(candidate, course)
-        if found:
-            return found
-    raise GraderError(f"cannot tell which assignment {path} is; pass --assignment "
-                      f"({', '.join(course.assignments())})")
-
-
-def _assignment_of(path: Path, course: CourseDir) -> str | None:
-    for name in course.assignments():
-        if looks_like_submission(path, load_rubric(course.rubric(name)).detect):
-            return name
-    return None
 
 
 def grade_submission(path: Path, assignment: str | None = None, options: GradeOptions = GradeOptions(),
@@ -274,7 +256,7 @@ def grading_hash(grader: Grader) -> str:
     differently. Sandbox and dataset are compared on their own (by name and description)."""
     package = Path(__file__).resolve().parent
     options = {k: v for k, v in dataclasses.asdict(grader.options).items()
-               if k not in ("sandbox", "dataset", "data_dir", "download")}
+               if k not in ("sandbox", "dataset", "data_dir", "download", "runner")}  # runner: same points
     code = _tree_hash((package, "*.py"), (grader.course.reference(grader.rubric.assignment), "*"),
                       *((path, "") for path in grader.provided_files().values()))
     return hashlib.sha256(f"{code}\0{sorted(options.items())!r}".encode()).hexdigest()

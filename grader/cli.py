@@ -6,21 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__, selfcheck
-from .api import fetch_dataset, grade_folder, grade_submission
-from .batch import default_jobs
-from .bwrap import doctor
-from .course import find_course
-from .engine import GradeOptions
+from . import __version__
 from .errors import GraderError
-from .gradescope import build_autograder, run_autograder
-from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
-from .release import build_kit
-from .report import score
-from .rubric import load_rubric
-from .sandbox import choose_sandbox
-from .summary import rebuild as rebuild_summary
-from .template import template_differences, write_template
+
+# Each command imports what it uses when it runs: `check` on a student's machine must not
+# import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
+SANDBOX_CHOICES = ["bwrap", "process", "none"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except GraderError as exc:
         print(f"mlp-grader: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] in ("grader", "grader_course"):
+            raise
+        # e.g. `grade` in the student kit, which installs only what `check` needs
+        print(f"mlp-grader: error: `{args.command}` needs the package {exc.name!r}, which is not installed here "
+              "(the student kit installs only what `mlp-grader check` needs)", file=sys.stderr)
         return 2
     except OSError as exc:  # a path the checks below did not foresee: one line, never a traceback
         where = f": {exc.filename}" if exc.filename else ""
@@ -50,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("path", type=Path)
     grade.add_argument("--out", type=Path, default=Path("grading-output"), help="output folder (default: %(default)s)")
     grade.add_argument("--jobs", "-j", type=_positive_int, default=None,
-                       help=f"submissions graded at once (default: the cores, here {default_jobs()})")
+                       help="submissions graded at once (default: the cores this process may use)")
     grade.add_argument("--execute", choices=("light", "full", "none"), default="light",
                        help="run each notebook in the sandbox: light (default) skips the training/data cells the "
                             "rubric marks (the probe checks reproduce them); full runs every cell (retrains: slow); "
@@ -127,20 +125,26 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding mnist.npz / cifar-100-python (default: ~/.cache/mlp-grader)")
     p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
-    p.add_argument("--sandbox", default=None, choices=["bwrap", "process", "none"],
+    p.add_argument("--sandbox", default=None, choices=SANDBOX_CHOICES,
                    help="sandbox level (default: the strongest available; `none` only for checking your own code)")
+    p.add_argument("--runner", default=None, choices=["fork", "spawn"],
+                   help="how probes start each task: fork (default where the system has it) or spawn (a fresh "
+                        "Python per task: slower; the default on Windows)")
     p.add_argument("--timeout-scale", type=_positive_float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
 
 
-def _options(args, **overrides) -> GradeOptions:
+def _options(args, **overrides):
+    from .engine import GradeOptions
+    from .sandbox import choose_sandbox
+
     if args.sandbox:
         warning = choose_sandbox(args.sandbox).warning
         if warning:
             print(warning, file=sys.stderr)
     overrides.setdefault("execute", getattr(args, "execute", "light"))
     return GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
-                        download=args.download, timeout_scale=args.timeout_scale, **overrides)
+                        download=args.download, timeout_scale=args.timeout_scale, runner=args.runner, **overrides)
 
 
 def _positive_int(text: str) -> int:
@@ -222,6 +226,11 @@ class _ProgressBar:
 
 
 def cmd_grade(args) -> int:
+    from .api import grade_folder
+    from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
+    from .report import score
+    from .summary import rebuild as rebuild_summary
+
     _check_paths(args)
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
@@ -267,6 +276,8 @@ def cmd_grade(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    from .summary import rebuild as rebuild_summary
+
     if not args.out.is_dir():
         raise GraderError(f"{args.out} is not a folder of graded results" if args.out.exists()
                           else f"no such folder: {args.out}")
@@ -278,6 +289,8 @@ def cmd_summary(args) -> int:
 
 
 def cmd_gradescope_build(args) -> int:
+    from .gradescope import build_autograder
+
     _check_paths(args)
     target = build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
                               args.timeout_scale, bake_data=not args.no_bake)
@@ -287,31 +300,39 @@ def cmd_gradescope_build(args) -> int:
 
 
 def cmd_gradescope_run(args) -> int:
+    from .gradescope import run_autograder
+
     payload = run_autograder(args.root)
     print(f"score {payload['score']:g}, {len(payload['tests'])} tests; {payload['output'].splitlines()[0]}")
     return 0
 
 
 def cmd_data_fetch(args) -> int:
+    from .api import fetch_dataset
+
     _check_paths(args)
     print(fetch_dataset(args.name, args.data_dir))
     return 0
 
 
 def cmd_check(args) -> int:
+    from . import selfcheck
+
     _check_paths(args)
     started = time.monotonic()
     options = _options(args, public_only=True, skip_data=not args.full, execute="none")
-    result = grade_submission(args.path, args.assignment, options)
+    result = selfcheck.check_submission(args.path, args.assignment, options)
     if result.error:
-        print(f"could not check {args.path}: {result.error}")
+        print(f"could not check {args.path.resolve()}: {result.error}")
         return 2
     hint = "" if args.full else "training on the dataset is not run without --full."
-    print(selfcheck.render(result, time.monotonic() - started, hint))
+    print(selfcheck.render(result, time.monotonic() - started, hint, folder=args.path))
     return selfcheck.exit_status(result)
 
 
 def cmd_release(args) -> int:
+    from .release import build_kit
+
     _check_paths(args)
     kit = build_kit(args.assignment, args.out)
     print(f"{args.assignment}: student kit in {kit.folder} ({len(kit.files)} files, {kit.size_bytes / 1024:.0f} KiB, "
@@ -321,6 +342,10 @@ def cmd_release(args) -> int:
 
 
 def cmd_assign(args) -> int:
+    from .course import find_course
+    from .rubric import load_rubric
+    from .template import template_differences, write_template
+
     course = find_course()
     names = [args.assignment] if args.assignment else course.assignments()
     stale = 0
@@ -341,6 +366,8 @@ def cmd_assign(args) -> int:
 
 
 def cmd_doctor(args) -> int:
+    from .bwrap import doctor
+
     rows = doctor()
     for row in rows:
         print(f"{row.level:8s} {'works' if row.works else 'NOT AVAILABLE'}: {row.reason}")

@@ -21,6 +21,11 @@ class CourseDir:
     root_template: Path
     root_rubrics: Path
 
+    @property
+    def has_reference(self) -> bool:
+        """False in a student kit: `public/` holds the handout's numbers, not a solution."""
+        return self.root_reference.name != "public"
+
     def reference(self, assignment: str) -> Path:
         return self.root_reference / assignment
 
@@ -56,3 +61,24 @@ def find_course(override: Path | None = None) -> CourseDir:
         "cannot find the course material (rubrics/, reference/); set MLP_GRADER_COURSE_DIR "
         "to a folder that has them"
     )
+
+
+def detect_assignment(path: Path, course: CourseDir) -> str:
+    """The assignment whose identifying files the submission (or its first sub-folder) has."""
+    candidates = [path] + (sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else [])
+    for candidate in candidates:
+        found = _assignment_of(candidate, course)
+        if found:
+            return found
+    raise GraderError(f"cannot tell which assignment {path} is; pass --assignment "
+                      f"({', '.join(course.assignments())})")
+
+
+def _assignment_of(path: Path, course: CourseDir) -> str | None:
+    from .rubric import load_rubric  # here: the course folder is found before anything is parsed
+    from .submission import looks_like_submission
+
+    for name in course.assignments():
+        if looks_like_submission(path, load_rubric(course.rubric(name)).detect):
+            return name
+    return None

@@ -14,7 +14,6 @@ from .course import CourseDir, find_course
 from .data import Dataset, resolve_dataset
 from .errors import GraderError
 from .kinds import kinds_for
-from .notebook_grading import grade_notebook, validate_mode
 from .plots import render_figures
 from .probe import Task, TaskOutput, run_probe
 from .refcache import ReferenceCache, default_folder as default_refcache_folder
@@ -35,6 +34,7 @@ class GradeOptions:
     timeout_scale: float = 1.0  # multiplies every probe time limit (slow machines: > 1)
     execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
     reference_cache: bool = True  # keep the reference's outputs on disk between runs (see refcache.py)
+    runner: str | None = None  # how probes start tasks: fork, spawn (fresh interpreter); None: fork if it exists
 
 
 class Grader:
@@ -51,12 +51,22 @@ class Grader:
             if check.kind not in self.kinds:
                 raise GraderError(f"rubric {assignment}: check {check.id} has unknown kind {check.kind!r}")
         self.options = options
-        validate_mode(options.execute)
+        if self.grades_notebook:
+            from .notebook_grading import validate_mode
+
+            validate_mode(options.execute)
         self.sandbox = choose_sandbox(options.sandbox)
         self._scratch = Path(tempfile.mkdtemp(prefix="mlp-grader-"))
         self._dataset: Dataset | None = None
         self.dataset_warning = ""
         self._reference: dict[str, TaskOutput] = {}
+
+    @property
+    def grades_notebook(self) -> bool:
+        """The notebook (execution, edits, claims, written answers) is the TA's side: a student's
+        self-check leaves it out, so it needs neither nbclient nor a kernel (the student kit
+        does not install them) and its points never depend on the notebook anyway."""
+        return bool(self.rubric.notebook) and not self.options.public_only
 
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
@@ -139,7 +149,9 @@ class Grader:
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
-        if self.rubric.notebook:  # after the probes: the notebook's claims are compared with their results
+        if self.grades_notebook:  # after the probes: the notebook's claims are compared with their results
+            from .notebook_grading import grade_notebook
+
             grade_notebook(self, sub, ctx, result, out_dir)
         # update, not replace: _run_student has already put "student_code" there
         result.timings.update({"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)})
@@ -168,7 +180,7 @@ class Grader:
                 group = [replace(t, timeout=t.timeout * self.options.timeout_scale) for t in group]
                 extra = {"preload": preload} if preload is not None else {}
                 outputs.update(run_probe(work, probe, group, self.sandbox, data_dir=self._data_dir(group, ctx),
-                                         scratch=self._scratch, **extra))
+                                         scratch=self._scratch, runner=self.options.runner, **extra))
         return outputs
 
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
@@ -194,6 +206,8 @@ class Grader:
                            ctx: Context, strict: bool = False) -> dict[str, TaskOutput]:
         """The reference's outputs of the checks' tasks. `strict`: a failed task is a GraderError
         (before a batch: the course material is broken); otherwise it is returned as failed."""
+        if not self.course.has_reference:
+            return {}  # a student kit: its public checks compare with the handout's numbers instead
         wanted = unique_tasks({c.id: plans[c.id] for c in checks if self.kinds[c.kind].needs_reference(c)})
         todo = [t for t in wanted if t.id not in self._reference]
         cache = self._reference_cache(ctx) if todo else None

@@ -24,13 +24,14 @@ import shutil
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .course import find_course
 from .data import DEFAULT_DATA_DIR
 from .engine import GradeOptions, Grader
-from .errors import GraderError
+from .errors import DataUnavailable, GraderError
 from .results import Result
 from .rubric import load_rubric
 
@@ -72,13 +73,68 @@ def autograder_root() -> Path:
     return Path(os.environ.get(ROOT_ENV, "/autograder"))
 
 
-def project_root() -> Path:
-    """The source checkout this grader runs from (the zip ships it as source)."""
+def project_root() -> Path | None:
+    """The source checkout this grader runs from, or None for an installed package."""
     root = Path(__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file():
-        raise GraderError("`gradescope build` needs a source checkout of mlp-grader (pyproject.toml beside "
-                          f"grader/); {root} has none")
-    return root
+    return root if (root / "pyproject.toml").is_file() and (root / "grader").is_dir() else None
+
+
+def stage_package(target: Path) -> None:
+    """This grader as a pip-installable folder: the source checkout's own files, or, from an
+    installed package (`pip install .`, what the README tells a TA), the installed `grader` and
+    `grader_course` (course material included) with a pyproject.toml written for them."""
+    src = project_root()
+    if src is not None:
+        for item in SOURCE_ITEMS:
+            if (src / item).is_dir():
+                shutil.copytree(src / item, target / item, ignore=SKIP)
+            elif (src / item).is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src / item, target / item)
+        return
+    import grader_course
+
+    for package in (Path(__file__).resolve().parent, Path(grader_course.__file__).resolve().parent):
+        shutil.copytree(package, target / package.name, ignore=SKIP)
+    (target / "pyproject.toml").write_text(_installed_pyproject(target), encoding="utf-8")
+
+
+def _installed_pyproject(tree: Path) -> str:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("mlp-grader")
+        requires = [r for r in metadata.requires("mlp-grader") or [] if "extra ==" not in r]
+    except metadata.PackageNotFoundError as exc:
+        raise GraderError("cannot tell how this grader was installed (no mlp-grader distribution and no source "
+                          "checkout); install it with pip first") from exc
+    packages = sorted(".".join(p.parent.relative_to(tree).parts) for p in (tree / "grader").rglob("__init__.py"))
+    material = sorted(p.name for p in (tree / "grader_course").iterdir() if p.is_dir() and p.name != "__pycache__")
+    packages += ["grader_course"] + [f"grader_course.{name}" for name in material]
+    data = "\n".join(['"grader.templates" = ["*.j2"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
+    deps = ",\n".join(f"    {json.dumps(r)}" for r in requires)
+    return f"""# Written by `mlp-grader gradescope build` from an installed mlp-grader {version}.
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "mlp-grader"
+version = "{version}"
+requires-python = ">=3.10"
+dependencies = [
+{deps},
+]
+
+[project.scripts]
+mlp-grader = "grader.cli:main"
+
+[tool.setuptools]
+packages = {json.dumps(packages)}
+
+[tool.setuptools.package-data]
+{data}
+"""
 
 
 def build_autograder(assignment: str, out_dir: Path, dataset: str | None = None, data_dir: Path | None = None,
@@ -94,13 +150,7 @@ def build_autograder(assignment: str, out_dir: Path, dataset: str | None = None,
     data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
     with tempfile.TemporaryDirectory(prefix="mlp-grader-gradescope-") as tmp:
         stage = Path(tmp)
-        src = project_root()
-        for item in SOURCE_ITEMS:
-            if (src / item).is_dir():
-                shutil.copytree(src / item, stage / "mlp-grader" / item, ignore=SKIP)
-            elif (src / item).is_file():
-                (stage / "mlp-grader").mkdir(exist_ok=True)
-                shutil.copy2(src / item, stage / "mlp-grader" / item)
+        stage_package(stage / "mlp-grader")
         shutil.copy2(course.rubric(assignment), _mkdir(stage / "course" / "rubrics") / f"{assignment}.toml")
         for part, folder in (("reference", course.reference(assignment)), ("student_template", course.template(assignment))):
             if folder.is_dir():
@@ -163,9 +213,14 @@ def run_autograder(root: Path | None = None) -> dict[str, Any]:
                                timeout_scale=float(config.get("timeout_scale", 1.0)))
         from .api import _grade_one  # api imports much of the package; only the run needs it
 
+        missing_data = _missing_data(config["assignment"], options)
+        if missing_data:
+            options = replace(options, skip_data=True)
         with Grader(config["assignment"], options) as grader:
             submission = find_submission(root / "submission", grader.rubric.detect)
             result = _grade_one(grader, submission, None)
+        if missing_data:
+            _explain_missing_data(result, grader.rubric, config["dataset"], missing_data)
         payload = to_gradescope(result, time.monotonic() - started)
     except (GraderError, OSError, KeyError, ValueError) as exc:
         payload = {"score": 0.0, "execution_time": round(time.monotonic() - started), "visibility": "visible",
@@ -178,6 +233,32 @@ def run_autograder(root: Path | None = None) -> dict[str, Any]:
     tmp.write_text(json.dumps(payload, indent=2, allow_nan=False), encoding="utf-8")
     tmp.replace(results / "results.json")
     return payload
+
+
+def _missing_data(assignment: str, options: GradeOptions) -> str:
+    """Why the dataset cannot be loaded here (setup.sh could not fetch it), or ""."""
+    with Grader(assignment, options) as grader:
+        try:
+            grader.dataset
+        except DataUnavailable as exc:
+            return str(exc)
+    return ""
+
+
+def _explain_missing_data(result: Result, rubric: Any, dataset: str, why: str) -> None:
+    """The checks that train on the dataset were not run: each says why, for 0 points, and the
+    output tells the staff; every other check was graded as usual."""
+    needs_data = {c.id for c in rubric.checks() if c.needs_data}
+    for check in result.checks():
+        if check.id in needs_data:
+            check.status, check.points = "error", 0.0
+            check.message = (f"not graded: the autograder could not load the {dataset} dataset ({why}); "
+                             "this is not a problem with your code, and the course staff will regrade it")
+    for question in result.questions:
+        if not question.manual:
+            question.points = round(sum(c.points for c in question.checks), 4)
+    result.notes.append(f"the {dataset} dataset was not available to the autograder ({why}): the checks that "
+                        "train on it were not graded; every other check was")
 
 
 def find_submission(folder: Path, markers: tuple[str, ...]) -> Path:

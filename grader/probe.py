@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .probes.runner import SPAWN_STARTUP
 from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, run_sandboxed
 
 PROBES_DIR = Path(__file__).resolve().parent / "probes"
@@ -90,15 +91,31 @@ class TaskOutput:
         return text + ("; " + hints[0] if hints else "")
 
 
+RUNNER_MODES = ("fork", "spawn")
+
+
+def runner_mode(requested: str | None = None) -> str:
+    """How the runner starts a task: `fork` (a copy of the runner, which has NumPy loaded) where
+    the platform has fork, else `spawn` (a fresh interpreter per task); `requested` forces one."""
+    if requested not in (None, "", *RUNNER_MODES):
+        raise ValueError(f"unknown runner mode {requested!r}; choose from {', '.join(RUNNER_MODES)}")
+    if not hasattr(os, "fork"):
+        return "spawn"
+    return requested or "fork"
+
+
 def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir: Path | None = None,
-              preload: tuple[str, ...] = ("numpy", "matplotlib.pyplot"), scratch: Path | None = None
-              ) -> dict[str, TaskOutput]:
-    """Run `tasks` against the code in `workdir` (a working copy the probe may modify)."""
+              preload: tuple[str, ...] = ("numpy", "matplotlib.pyplot"), scratch: Path | None = None,
+              runner: str | None = None) -> dict[str, TaskOutput]:
+    """Run `tasks` against the code in `workdir` (a working copy the probe may modify).
+    `runner`: "fork", "spawn" or None (fork where it exists)."""
+    mode = runner_mode(runner)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-job-", dir=scratch) as tmp:
         jobdir = Path(tmp)
-        _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload, sandbox)
+        _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload, sandbox, mode)
         home = jobdir / "home"
-        limits = Limits(wall_seconds=STARTUP_SECONDS + sum(t.timeout + 1 for t in tasks),
+        per_task = 1 + (SPAWN_STARTUP if mode == "spawn" else 0.0)
+        limits = Limits(wall_seconds=STARTUP_SECONDS + sum(t.timeout + per_task for t in tasks),
                         memory_bytes=max(t.memory for t in tasks))
         readable = [jobdir] + ([data_dir] if data_dir else [])
         data_before = _fingerprint(data_dir)
@@ -124,7 +141,7 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
 
 
 def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], data_dir: Path | None,
-                 preload: tuple[str, ...], sandbox: Any = None) -> dict[str, Any]:
+                 preload: tuple[str, ...], sandbox: Any = None, runner: str = "fork") -> dict[str, Any]:
     for name in ("probe", "inputs", "out", "home", "src", "seed"):
         (jobdir / name).mkdir()  # src: mount point of the real working copy when it is private
     _seed_matplotlib_cache(jobdir / "seed" / ".matplotlib")  # the runner copies it into $HOME
@@ -143,7 +160,7 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
     job = {"probe": probe, "tasks": task_specs, "site_dirs": site_dirs, "preload": list(preload),
            "workdir": str(workdir), "data_dir": str(data_dir) if data_dir else None,
            "workdir_source": str(jobdir / "src"), "home_seed": str(jobdir / "seed"),
-           "rlimits": bool(getattr(sandbox, "rlimits", True)),
+           "rlimits": bool(getattr(sandbox, "rlimits", True)), "runner": runner,
            "max_payload": MAX_PAYLOAD, "max_file": MAX_PAYLOAD, "disk_bytes": DISK_BYTES, "max_files": MAX_FILES}
     (jobdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     return job

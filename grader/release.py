@@ -25,7 +25,11 @@ from .template import render_template
 GRADER_DIR = Path(__file__).resolve().parent
 # Files of the reference a public check reads, stripped of their solution regions.
 PUBLIC_REFERENCE_FILES = {"modular": ["handout_checks.py"]}
-KIT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "jinja2>=3.1", "nbformat>=5.9", "scikit-learn>=1.3",
+# Exactly what `mlp-grader check` imports (tests/test_kit_install.py proves it in a fresh
+# environment): NumPy; nbformat (notebook values the modular checks read); scikit-learn (the
+# offline digits stand-in and the MNIST download of `check --full`); tomli (rubrics, Python
+# 3.10); and what student code imports where it runs: matplotlib, tqdm.
+KIT_DEPENDENCIES = ["numpy>=1.24", "matplotlib>=3.7", "nbformat>=5.9", "scikit-learn>=1.3",
                     "tqdm>=4", "tomli>=2.0; python_version < '3.11'"]
 
 
@@ -179,6 +183,8 @@ Each row says PASS/FAIL, your points, what was measured and what was expected, a
 when a check fails (which function; a sign, a scale, a factor of N). Hidden checks (other
 inputs, shapes and seeds) and your written answers are graded after you hand in.
 
-Your code runs in a separate process with time and memory limits: on Linux and macOS at the
-`process` level. Windows is not supported by the self-check yet (it needs `fork`); use WSL.
+Your code runs in a separate process with a time limit per check, and memory and CPU limits
+where the system has them (Linux, macOS). On Windows each check starts a fresh Python (there is
+no `fork`): only the time limit applies, and this mode has been tested on Linux, not on Windows
+itself; WSL runs the Linux version.
 """

@@ -17,7 +17,6 @@ chosen as the default), `rlimits` (the runner applies its per-task limits), `ava
 from __future__ import annotations
 
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -30,6 +29,11 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import GraderError
+
+try:
+    import resource
+except ImportError:  # Windows: the process level keeps the wall clock and the scrubbed environment
+    resource = None
 
 GiB = 1024**3
 # Entries of site-packages a probe must not import: the grader, the course material, and the
@@ -47,7 +51,8 @@ class Limits:
 
 def probe_environment(home: Path) -> dict[str, str]:
     """Nothing of the grader's environment (tokens, paths) reaches student code."""
-    return {
+    env = {"SYSTEMROOT": os.environ.get("SYSTEMROOT", r"C:\Windows")} if os.name == "nt" else {}
+    return env | {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "TMPDIR": str(home),
@@ -75,13 +80,51 @@ def build_site_view(target: Path) -> list[str]:
                 continue
             link = target / name
             if not link.exists():
-                link.symlink_to(entry)
+                try:
+                    link.symlink_to(entry, target_is_directory=entry.is_dir())
+                except OSError:
+                    # No symlinks for this user (Windows without developer mode): the real folders.
+                    # They hold the grader too, which a student's kit may show (it is public);
+                    # grading others' code needs a level with a view (Linux).
+                    return [str(d) for d in _site_dirs()]
     return [str(target)]
 
 
 def _site_dirs() -> list[Path]:
-    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    return [Path(p) for p in sorted(paths) if Path(p).is_dir()]
+    """site-packages of the environment whose interpreter runs the grader. Not sysconfig's
+    default paths: under `python -S` (probes, tests that hide the checkout) Python 3.11 leaves
+    sys.prefix at the base interpreter, whose packages are not the virtual environment's (and
+    Debian's default scheme points at /usr/local even for a venv)."""
+    venv = _venv_prefix()
+    if venv is None:
+        paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    else:
+        scheme = "venv" if "venv" in sysconfig.get_scheme_names() else ("nt" if os.name == "nt" else "posix_prefix")
+        layout = sysconfig.get_paths(scheme, vars={"base": str(venv), "platbase": str(venv)})
+        paths = [layout["purelib"], layout["platlib"]]
+        if _venv_config(venv).get("include-system-site-packages", "false").lower() == "true":
+            import site
+
+            paths += site.getsitepackages([sys.base_prefix])
+    return [Path(p) for p in dict.fromkeys(paths) if Path(p).is_dir()]
+
+
+def _venv_prefix() -> Path | None:
+    """The virtual environment of sys.executable (its pyvenv.cfg, as the interpreter's own
+    start-up finds it), or None."""
+    exe = Path(sys.executable or "")
+    for folder in (exe.parent, exe.parent.parent):
+        if (folder / "pyvenv.cfg").is_file():
+            return folder
+    return None
+
+
+def _venv_config(prefix: Path) -> dict[str, str]:
+    try:
+        lines = (prefix / "pyvenv.cfg").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    return {k.strip().lower(): v.strip() for k, _, v in (ln.partition("=") for ln in lines) if v}
 
 
 class ProcessSandbox:
@@ -98,12 +141,17 @@ class ProcessSandbox:
                 "student code, which runs as the grader's user and can read, write or signal whatever that "
                 "user can (other submissions, the output folder, the grader's /proc entries); disk writes "
                 "are capped per file and in the probe's own folders only")
-        if os.geteuid() == 0:
+        if resource is None:
+            text += ("; on this system (no `resource` module, e.g. Windows) there are no rlimits: no memory, CPU "
+                     "or file-size limit, only the wall clock per task, and each task is a fresh interpreter")
+        if getattr(os, "geteuid", lambda: -1)() == 0:
             text += "; here the grader runs as root, so student code runs as root too"
         return text
 
     def available(self) -> tuple[bool, str]:
-        return (os.name == "posix", "" if os.name == "posix" else "needs a POSIX system")
+        # Windows too (spawn runner, wall clock only; see `limitations`): a student's self-check
+        # needs some level there, and `none` is never chosen automatically.
+        return (os.name in ("posix", "nt"), "" if os.name in ("posix", "nt") else "needs a POSIX system or Windows")
 
     def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
                 disk_bytes: int | None = None) -> list[str]:
@@ -112,7 +160,10 @@ class ProcessSandbox:
         the runner also watches the size of its folders)."""
         return argv
 
-    def preexec(self, limits: Limits) -> Callable[[], None]:
+    def preexec(self, limits: Limits) -> Callable[[], None] | None:
+        if resource is None:
+            return None
+
         def apply() -> None:
             # The runner and every task inherit these; tasks lower them further.
             _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
@@ -156,6 +207,8 @@ class NoneSandbox(ProcessSandbox):
 
 def sandbox_levels() -> dict[str, type]:
     """Strongest first; `none` last, and never chosen automatically."""
+    if os.name != "posix":
+        return {"process": ProcessSandbox, "none": NoneSandbox}
     from .bwrap import BwrapSandbox  # here, not at the top: bwrap.py imports this module
 
     return {"bwrap": BwrapSandbox, "process": ProcessSandbox, "none": NoneSandbox}
@@ -200,9 +253,11 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     bytes and its stderr's tail is kept, so nothing it writes can fill the grader's memory; at
     the end every process of its session (and at the bwrap level its pid namespace) is killed."""
     cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
+    group = ({"start_new_session": True} if os.name == "posix"
+             else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=sandbox.preexec(limits))
+                            preexec_fn=sandbox.preexec(limits), **group)
     deadline = time.monotonic() + limits.wall_seconds
     # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
     # kill the task processes that left its session before the group is killed.
@@ -226,6 +281,8 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
 
 def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int) -> tuple[bytearray, bytearray, str]:
     """Read both pipes until they close; "" when they did, else why reading stopped."""
+    if os.name != "posix":
+        return _read_capped_threads(proc, deadline, max_stdout)
     out, err = bytearray(), bytearray()
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ, out)
@@ -254,6 +311,37 @@ def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int) -> tu
     return out, err, ""
 
 
+def _read_capped_threads(proc: subprocess.Popen, deadline: float, max_stdout: int
+                         ) -> tuple[bytearray, bytearray, str]:
+    """_read_capped where pipes cannot be selected (Windows): one reader thread per pipe."""
+    import threading
+
+    out, err = bytearray(), bytearray()
+    overflow = threading.Event()
+
+    def pump(pipe, buf: bytearray, cap: int | None) -> None:
+        for chunk in iter(lambda: pipe.read1(1 << 16), b""):
+            buf += chunk
+            if cap is not None and len(buf) > cap:
+                del buf[cap:]
+                overflow.set()
+                return
+            if cap is None and len(buf) > STDERR_TAIL:
+                del buf[:len(buf) - STDERR_TAIL]
+
+    threads = [threading.Thread(target=pump, args=(proc.stdout, out, max_stdout), daemon=True),
+               threading.Thread(target=pump, args=(proc.stderr, err, None), daemon=True)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        if overflow.is_set():
+            return out, err, "overflow"
+        if time.monotonic() >= deadline:
+            return out, err, "timeout"
+        threads[0].join(timeout=0.2)
+    return out, err, "overflow" if overflow.is_set() else ""
+
+
 def _terminate(proc: subprocess.Popen, grace: float) -> None:
     """SIGTERM first: the runner then kills every task process it started (including those
     that left its session); SIGKILL to the whole group after `grace` seconds."""
@@ -269,6 +357,9 @@ def _terminate(proc: subprocess.Popen, grace: float) -> None:
 def _kill_session(proc: subprocess.Popen) -> None:
     """The probe's process group, then every process still in its session: a task process
     sits in a group of its own, and outlives the runner when the runner is killed first."""
+    if not hasattr(os, "killpg"):  # Windows: the runner itself (its tasks end with their wall clock)
+        proc.kill()
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

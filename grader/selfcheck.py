@@ -2,15 +2,37 @@
 and the expected value, a hint per failure, the public total, and what is graded later."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from .course import detect_assignment, find_course
+from .engine import GradeOptions, Grader
+from .errors import GraderError
 from .results import Result
 
 STATUS_WORD = {"passed": "PASS", "partial": "PARTIAL", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT"}
 
 
-def render(result: Result, seconds: float, data_hint: str = "") -> str:
+def check_submission(path: Path, assignment: str | None = None,
+                     options: GradeOptions = GradeOptions(public_only=True, skip_data=True, execute="none")) -> Result:
+    """The public checks of one folder, for its author. Only the engine and the probes: nothing
+    of batch grading, notebooks, reports or Gradescope is imported, so the student kit needs
+    none of their packages. A folder that cannot be checked gives a Result with `error` set."""
+    folder = Path(path).resolve()  # `.` has no name; the header shows where it looked
+    course = find_course()
+    assignment = assignment or detect_assignment(folder, course)
+    with Grader(assignment, options, course) as grader:
+        try:
+            return grader.grade(folder)
+        except GraderError as exc:
+            return Result(submission=str(folder), assignment=assignment, questions=[], error=str(exc),
+                          sandbox=grader.sandbox.name)
+
+
+def render(result: Result, seconds: float, data_hint: str = "", folder: Path | None = None) -> str:
     rows = [c for c in result.checks() if c.status != "skipped"]
     width = max((len(c.id) for c in rows), default=10)
-    lines = [f"{result.assignment}: {len(rows)} public checks on {result.submission} (sandbox: {result.sandbox})", ""]
+    where = Path(folder).resolve() if folder is not None else result.submission
+    lines = [f"{result.assignment}: {len(rows)} public checks on {where} (sandbox: {result.sandbox})", ""]
     lines += [f"note: {note}" for note in result.notes]
     for c in rows:
         lines.append(f"{STATUS_WORD.get(c.status, c.status.upper()):8s}{c.points:>5g}/{c.max_points:<4g} "

@@ -164,3 +164,71 @@ def test_hidden_checks_are_after_published_and_statuses_map(pset4_grader):
         test = next(t for name, t in by_title.items() if name.endswith(c.title))
         assert test["visibility"] == ("after_published" if c.id in hidden else "visible")
         assert test["status"] == "passed" and test["max_score"] == c.max_points
+
+
+def test_without_mnist_the_other_checks_are_graded_and_the_data_checks_say_why(tmp_path):
+    """setup.sh could not fetch MNIST (offline, OpenML down): the autograder still grades every
+    check that does not train on it, and the training checks say why they have no points."""
+    assert main(["gradescope", "build", "--assignment", "pset4", "--out", str(tmp_path), "--dataset", "mnist",
+                 "--no-bake", "--sandbox", "process", "--data-dir", str(tmp_path / "no-data")]) == 0
+    root = fake_autograder_root(tmp_path, tmp_path / "autograder-pset4.zip")
+    shutil.copytree(PSET4_FIXTURES / "correct_helpers", root / "submission", dirs_exist_ok=True)
+    run = run_autograder(root)
+    assert run.returncode == 0, run.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    validate_results(data)
+    from grader.rubric import load_rubric
+
+    checks = load_rubric(REPO / "rubrics" / "pset4.toml").checks()
+    data_titles = [c.title for c in checks if c.needs_data]
+    assert data_titles and data["score"] == sum(c.points for c in checks if not c.needs_data)
+    for test in data["tests"]:
+        if any(test["name"].endswith(t) for t in data_titles):
+            assert test["score"] == 0 and test["status"] == "failed"
+            assert "not graded: the autograder could not load the mnist dataset" in test["output"]
+        else:
+            assert test["status"] == "passed", test
+    assert "mnist dataset was not available to the autograder" in data["output"]
+
+
+def _venv_bin(venv: Path, name: str) -> str:
+    return str(venv / ("Scripts" if os.name == "nt" else "bin") / name)
+
+
+@pytest.mark.slow
+def test_build_works_from_a_non_editable_install_in_a_fresh_environment(tmp_path):
+    """The README's `pip install .` (not editable) in a new virtual environment, then
+    `gradescope build` outside any checkout; the zip's package installs and grades."""
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if k.startswith("PIP_")}
+    env.update(PATH=f"{Path(_venv_bin(venv, 'python')).parent}:/usr/bin:/bin", HOME=str(tmp_path), LANG="C.UTF-8")
+    run = lambda cmd, cwd: subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    assert run([sys.executable, "-m", "venv", str(venv)], tmp_path).returncode == 0
+    shutil.copytree(REPO, tmp_path / "clone", ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
+                                                                           "build", "grading-output"))
+    out = run([_venv_bin(venv, "pip"), "install", "-q", "."], tmp_path / "clone")
+    assert out.returncode == 0, out.stderr[-3000:]
+    shutil.rmtree(tmp_path / "clone")  # nothing of a checkout is left to build from
+    out = run([_venv_bin(venv, "mlp-grader"), "gradescope", "build", "--assignment", "pset4", "--out", ".",
+               "--dataset", "digits", "--sandbox", "process"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "needs a source checkout" not in out.stderr
+    zip_path = tmp_path / "autograder-pset4.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+    assert {"mlp-grader/pyproject.toml", "mlp-grader/grader/engine.py", "mlp-grader/grader/probes/runner.py",
+            "mlp-grader/grader/templates/report.html.j2", "mlp-grader/grader_course/rubrics/pset4.toml",
+            "mlp-grader/grader_course/reference/pset4/mlp.py", "course/rubrics/pset4.toml"} <= names
+    root = fake_autograder_root(tmp_path, zip_path)
+    # setup.sh's install step, into the fresh environment (its dependencies are there already)
+    out = run([_venv_bin(venv, "pip"), "install", "-q", "--no-deps", "--force-reinstall",
+               str(root / "source" / "mlp-grader")], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (root / "venv").symlink_to(venv)
+    shutil.copytree(PSET4_FIXTURES / "bug_predict_scores", root / "submission", dirs_exist_ok=True)
+    grade = subprocess.run([str(root / "run_autograder")], cwd=root, capture_output=True, text=True, timeout=1200,
+                           env={**env, "MLP_GRADER_AUTOGRADER_ROOT": str(root)})
+    assert grade.returncode == 0, grade.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    validate_results(data)
+    assert data["score"] == 23, data["output"]

@@ -157,7 +157,13 @@ def small_fcn(params, arrays, data_dir):
     result["loss"] = loss_layer.forward(scores, arrays["y"].copy())
     model.backward(loss_layer.backward())
     for i, (wn, bn) in enumerate(names, 1):
-        result[f"dw{i}"], result[f"db{i}"] = model.net.get_grads(wn), model.net.get_grads(bn)
+        result[f"dw{i}"], result[f"db{i}"] = model.net.get_grads(wn).copy(), model.net.get_grads(bn).copy()
+    # The handout's own test (what a kit without reference outputs compares with): centered
+    # differences of the student's loss, after their analytic gradients are saved.
+    loss = lambda _: lu.cross_entropy().forward(model.forward(arrays["feats"].copy()), arrays["y"].copy())
+    for i, (layer, (wn, bn)) in enumerate(zip(layers, names), 1):
+        for key, name in ((f"num_dw{i}", wn), (f"num_db{i}", bn)):
+            result[key] = numerical_gradient(loss, layer.params[name])
     return result
 
 

@@ -21,22 +21,36 @@ process gets SIGKILL when the runner dies (parent-death signal). The runner also
 size of the folders a task may write (working copy, home, output) and stops a task that
 writes more than the job allows.
 
-Usage: python -I -S runner.py JOBDIR
+Where `fork` does not exist (Windows), or when the job asks for it (`runner = "spawn"`), each
+task runs in a fresh interpreter instead (`runner.py JOBDIR --task ID`): same job folder, same
+messages on the runner's stdout, the same rlimits where the `resource` module exists, its own
+session (POSIX) or process group (Windows), and the same wall clock. It costs an interpreter
+start (NumPy, matplotlib) per task, which the task's limits allow for (SPAWN_STARTUP).
+
+Usage: python -I -S runner.py JOBDIR [--task ID]
 """
 import ctypes
 import importlib
 import io
 import json
 import os
-import resource
 import shutil
 import signal
 import site
+import subprocess
 import sys
 import time
 import traceback
 
+try:
+    import resource
+except ImportError:  # Windows: no rlimits; the wall clock per task still holds
+    resource = None
+
 TAIL_CHARS = 2000
+# Added to a task's wall clock and CPU limit in spawn mode: its own interpreter imports NumPy
+# (and the student's matplotlib) before the task starts; in fork mode the runner did that once.
+SPAWN_STARTUP = 5.0
 DISK_CHECK_SECONDS = 0.2
 # prctl(2) options (Linux)
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 1, 4, 36
@@ -51,28 +65,32 @@ def _prctl(option, value):
         return False
 
 
+def runner_mode(job):
+    """fork where the platform has it, unless the job asks for spawn."""
+    mode = job.get("runner") or ("fork" if hasattr(os, "fork") else "spawn")
+    return "spawn" if not hasattr(os, "fork") else mode
+
+
 def main(jobdir):
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGTERM, _on_term)
-    with open(os.path.join(jobdir, "job.json"), encoding="utf-8") as fh:
-        job = json.load(fh)
+    job = _load_job(jobdir)
     _fill(job.get("workdir_source"), job["workdir"])  # a private (tmpfs) working copy starts empty
     _fill(job.get("home_seed"), os.environ.get("HOME"))
-    for path in job["site_dirs"]:
-        site.addsitedir(path)
-    sys.path.insert(0, os.path.join(jobdir, "probe"))
-    for name in job.get("preload", []):
-        try:
-            importlib.import_module(name)
-        except Exception:  # a missing optional module is the student's import error to report
-            pass
-    probe = importlib.import_module(job["probe"])
+    spawn = runner_mode(job) == "spawn"
+    if spawn:
+        probe = None  # imported by each task's own interpreter, never by the runner
+    else:
+        probe = _import_probe(job, jobdir, preload=True)
     out_root = os.path.join(jobdir, "out")
     scratch = [job["workdir"], os.environ.get("HOME", "")]
     baseline = _snapshot(scratch)
     for task in job["tasks"]:
-        header, payload = run_task(job, probe, task, out_root)
+        if spawn:
+            header, payload = run_task_spawned(job, jobdir, task, out_root)
+        else:
+            header, payload = run_task(job, probe, task, out_root)
         _remove_new(scratch, baseline)  # every task starts from the same files, within the disk cap
         header["payload"] = len(payload)
         sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
@@ -80,6 +98,23 @@ def main(jobdir):
         if task.get("gate") and header["status"] != "ok":
             break  # e.g. the module does not import: every later task would fail the same way
     _kill_descendants()
+
+
+def _load_job(jobdir):
+    with open(os.path.join(jobdir, "job.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _import_probe(job, jobdir, preload):
+    for path in job["site_dirs"]:
+        site.addsitedir(path)
+    sys.path.insert(0, os.path.join(jobdir, "probe"))
+    for name in job.get("preload", []) if preload else ():
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional module is the student's import error to report
+            pass
+    return importlib.import_module(job["probe"])
 
 
 def _fill(source, target):
@@ -136,6 +171,11 @@ def run_task(job, probe, task, out_root):
     seconds = time.monotonic() - started
     _kill_group(pid)  # anything the task left running in its group dies with it
     _kill_descendants()  # and anything that left the group (setsid, double fork)
+    return _collect(job, task, out, status, detail, seconds)
+
+
+def _collect(job, task, out, status, detail, seconds):
+    """The task's header and payload from what it left in its output folder."""
     result_path = os.path.join(out, "result.npz")
     payload = b""
     if status == "ok":
@@ -160,6 +200,88 @@ def run_task(job, probe, task, out_root):
     return header, payload
 
 
+def run_task_spawned(job, jobdir, task, out_root):
+    """run_task without fork: the task runs in a fresh interpreter (`--task`), whose stdout and
+    stderr go to the task's log file; the same header and payload come back."""
+    out = os.path.join(out_root, task["id"])
+    _remove_tree(out)
+    os.makedirs(out)
+    started = time.monotonic()
+    argv = [sys.executable, "-I", "-S", "-B", os.path.abspath(__file__), jobdir, "--task", task["id"]]
+    extra = ({"start_new_session": True} if os.name == "posix"
+             else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
+    with open(os.path.join(out, "log.txt"), "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
+                                cwd=job["workdir"], **extra)
+    status, detail = _wait_spawned(proc, task["timeout"] + SPAWN_STARTUP, started, _disk_watch(job, out_root))
+    seconds = time.monotonic() - started
+    _kill_group(proc.pid) if os.name == "posix" else _kill_quietly(proc)
+    _kill_descendants()
+    return _collect(job, task, out, status, detail, seconds)
+
+
+def _wait_spawned(proc, timeout, started, disk_over):
+    delay = 0.001
+    next_check = started + DISK_CHECK_SECONDS
+    while True:
+        code = proc.poll()
+        if code is not None:
+            problem = disk_over()
+            return ("error", problem) if problem else _describe_returncode(code)
+        now = time.monotonic()
+        if now - started > timeout:
+            _stop(proc)
+            return "timeout", f"did not finish within {timeout - SPAWN_STARTUP:g} s (wall clock)"
+        if now >= next_check:
+            next_check = now + DISK_CHECK_SECONDS
+            problem = disk_over()
+            if problem:
+                _stop(proc)
+                return "error", problem
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _stop(proc):
+    _kill_group(proc.pid) if os.name == "posix" else _kill_quietly(proc)
+    proc.wait()
+
+
+def _kill_quietly(proc):
+    try:
+        proc.kill()
+    except OSError:
+        pass
+
+
+def task_main(jobdir, task_id):
+    """A task in its own interpreter (spawn mode): stdout and stderr are already the log file."""
+    job = _load_job(jobdir)
+    task = next(t for t in job["tasks"] if t["id"] == task_id)
+    out = os.path.join(jobdir, "out", task_id)
+    code = 1
+    try:
+        _prctl(PR_SET_PDEATHSIG, getattr(signal, "SIGKILL", 9))  # Linux only; no SIGKILL on Windows
+        _task_limits(job, dict(task, cpu=int(task["cpu"] + SPAWN_STARTUP)))
+        probe = _import_probe(job, jobdir, preload=False)
+        code = _run_in_child(job, probe, task, out)
+    except BaseException:
+        _write_error(out)
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _task_limits(job, task):
+    if hasattr(signal, "SIGXFSZ"):  # a huge print then fails with an error instead of killing the task
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if job.get("rlimits", True) and resource is not None:
+        _limit(resource.RLIMIT_CPU, int(task["cpu"]))
+        _limit(resource.RLIMIT_AS, int(task["memory"]))
+        _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
+        _limit(resource.RLIMIT_CORE, 0)
+
+
 def _child(job, probe, task, out):
     code = 1
     try:
@@ -171,13 +293,35 @@ def _child(job, probe, task, out):
         os.dup2(log, 2)
         os.close(log)
         os.closerange(3, min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16))
-        # A huge print then fails with an error instead of killing the task silently.
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        if job.get("rlimits", True):
-            _limit(resource.RLIMIT_CPU, int(task["cpu"]))
-            _limit(resource.RLIMIT_AS, int(task["memory"]))
-            _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
-            _limit(resource.RLIMIT_CORE, 0)
+        _task_limits(job, task)
+        code = _run_in_child(job, probe, task, out)
+    except BaseException:
+        _write_error(out)
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _write_error(out):
+    try:
+        with open(os.path.join(out, "error.txt"), "w", encoding="utf-8") as fh:
+            fh.write(traceback.format_exc())
+    except BaseException:
+        pass
+
+
+def _flush():
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+
+
+def _run_in_child(job, probe, task, out):
+    """The task itself, in the process that may run student code. 0 when it returned a result;
+    1 when it raised (SystemExit too: a student's sys.exit() is an error of that task)."""
+    try:
         workdir = job["workdir"]
         os.chdir(workdir)
         sys.path.insert(0, workdir)
@@ -190,20 +334,10 @@ def _child(job, probe, task, out):
         fn = probe.TASKS[task["fn"]]
         result = fn(task["params"], arrays, job.get("data_dir"))
         _save_result(np, result, os.path.join(out, "result.npz"), int(job["max_payload"]))
-        code = 0
-    except BaseException:  # SystemExit too: a student's sys.exit() is an error of that task
-        try:
-            with open(os.path.join(out, "error.txt"), "w", encoding="utf-8") as fh:
-                fh.write(traceback.format_exc())
-        except BaseException:
-            pass
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:
-            pass
-        os._exit(code)
+        return 0
+    except BaseException:  # SystemExit too
+        _write_error(out)
+        return 1
 
 
 def _save_result(np, result, path, max_bytes):
@@ -280,7 +414,17 @@ def _describe_exit(status):
     if os.WIFEXITED(status):
         code = os.WEXITSTATUS(status)
         return ("ok", "") if code == 0 else ("error", f"exit status {code}")
-    sig = os.WTERMSIG(status)
+    return _describe_signal(os.WTERMSIG(status))
+
+
+def _describe_returncode(code):
+    """subprocess's returncode: negative for a signal (POSIX)."""
+    if code >= 0:
+        return ("ok", "") if code == 0 else ("error", f"exit status {code}")
+    return _describe_signal(-code)
+
+
+def _describe_signal(sig):
     if sig == signal.SIGXCPU:
         return "timeout", "used up its CPU-time limit"
     if sig == signal.SIGKILL:
@@ -291,7 +435,7 @@ def _describe_exit(status):
 def _kill_group(pgid):
     try:
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: no killpg (Windows)
         pass
 
 
@@ -335,6 +479,8 @@ def _descendants(root):
 
 
 def _reap():
+    if not hasattr(os, "WNOHANG"):
+        return  # Windows: no zombies to collect
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -375,4 +521,7 @@ def _remove_tree(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) == 4 and sys.argv[2] == "--task":
+        task_main(sys.argv[1], sys.argv[3])
+    else:
+        main(sys.argv[1])
