@@ -214,3 +214,31 @@ def test_old_results_without_notebook_fields_still_load():
          "checks": []}]}
     result = Result.from_dict(old)
     assert result.flags == [] and result.notebook == {} and result.questions[0].answer_state == ""
+
+
+# ---------------------------------------------------------------------- another version of the handout
+
+
+def test_older_handout_gets_one_flag_not_one_per_cell(step, tmp_path):
+    """Real submissions written against an earlier notebook got 9-22 flags each (one per fixed
+    cell, plus "not found" answers). Now: one flag that says so, the diffs in the report."""
+    result = step(submission(tmp_path, "olga", "pset4_older_version.ipynb"))
+    assert result.flags == ["the notebook follows another version of the handout (or was heavily edited): only 2 "
+                            "of the template's 11 fixed code cells match; the per-cell diffs are in the report's "
+                            "notebook section"]
+    assert result.notebook["other_version"] == {"fixed_cells": 11, "matching": 2, "edited": 9, "deleted": 0}
+    assert sum(e["kind"] == "edited" and bool(e["diff"]) for e in result.notebook["edits"]) == 9
+    answered = {q.id: q for q in result.questions if q.manual}
+    assert all(q.answer_state == "answered" for q in answered.values())
+    assert "theta_t - \\eta (g_t + 2 \\lambda \\theta_t)" in answered["Q3.1"].answer
+    assert any(m.startswith("Q2.5.3: no heading names it; its answer was found by the question's text")
+               for m in result.notebook["messages"])
+    html = write_report(result, tmp_path / "report")
+    assert "-print(&#39;Difference between your loss and correct loss:&#39;)" in html.read_text()
+
+
+def test_a_few_edited_cells_are_still_flagged_one_by_one(step, tmp_path):
+    result = step(submission(tmp_path, "dave2", "pset4_edited_fixed_cell.ipynb"))
+    assert "other_version" not in result.notebook
+    assert sum(f.startswith("fixed cell edited: template cell 36") for f in result.flags) == 1
+    assert sum(f.startswith("fixed cell deleted:") for f in result.flags) == 1
