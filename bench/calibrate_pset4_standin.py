@@ -12,7 +12,12 @@ grader's run (seeds 0/1) and the largest drop below it. Trusted code only (the r
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# One BLAS thread, as in the probe: the graded run's accuracy is then the probe's to the digit.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
 import tomllib
 from pathlib import Path
 
@@ -52,7 +57,11 @@ def main() -> None:
     print(f"{args.dataset}: train {len(ds.y_train)}, test {len(ds.y_test)}; settings {settings}")
     for activation in ("sigmoid", "relu"):
         graded = train(mlp, ds, activation, settings, 0, 1)
-        others = [train(mlp, ds, activation, settings, s, s + 1) for s in range(2, 2 + args.seeds)]
+        print(f"{activation}: grader's run (seeds 0/1) {graded:.4f}", flush=True)
+        others = []
+        for s in range(2, 2 + args.seeds):
+            others.append(train(mlp, ds, activation, settings, s, s + 1))
+            print(f"  {activation} seeds {s}/{s + 1}: {others[-1]:.4f}", flush=True)
         drop = graded - min(others)
         print(f"{activation}: grader's run (seeds 0/1) {graded:.4f}; {args.seeds} other seeds: "
               f"min {min(others):.4f} mean {np.mean(others):.4f} max {max(others):.4f} sd {np.std(others):.4f}; "

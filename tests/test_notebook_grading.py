@@ -194,6 +194,19 @@ def test_deduction_for_edited_fixed_cells_is_capped():
     assert Result.from_dict(result.to_dict()).autograded_points == 2
 
 
+
+def test_no_deduction_per_cell_for_another_version_of_the_handout():
+    # 9 edited cells at 2 points each would cost 18 points for having downloaded the notebook early
+    template = template_cells(REPO / "reference" / "pset4" / "pset4.ipynb")
+    config = dataclasses.replace(load_config(REPO / "rubrics" / "pset4.toml", "pset4.ipynb"), deduct=2)
+    nb = load_notebook(NOTEBOOKS / "pset4_older_version.ipynb").nb
+    result = Result("x", "pset4", [QuestionResult("Q2.1", "t", 5, False, 5.0)], notebook={"messages": []})
+    _edits(result, config, template, nb.cells, match_cells(template, nb.cells), {})
+    assert result.adjustments == []
+    assert result.flags == ["the notebook follows another version of the handout (or was heavily edited): only 2 of "
+                            "the template's 11 fixed code cells match; the per-cell diffs are in the report's notebook "
+                            "section; no deduction for edited cells"]
+
 def test_accuracy_claim_against_mnist_reproduction():
     claim = Claim("MNIST test accuracy, ReLU", None, None, "relu_data_accuracy", compare="absolute", tolerance=0.02,
                   dataset="mnist")
