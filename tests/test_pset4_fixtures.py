@@ -254,3 +254,19 @@ def test_real_mnist_keeps_the_handouts_thresholds(pset4_grader):
     assert (rule.name, rule.full, rule.zero) == ("handout", 0.95, 0.80)
     assert "mnist is the handout's dataset, so its absolute thresholds apply" in rule.why
     assert rule.fraction(0.96) == 1.0 and rule.fraction(0.875) == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_fashion_mnist_reference_accuracies_are_what_the_reference_reaches():
+    """The rubric's stored Fashion-MNIST reference accuracies (~5 min: two 50,000-image runs)."""
+    from grader.data import FASHION_DIR
+
+    if not FASHION_DIR.is_dir():
+        pytest.skip("apt-get install dataset-fashion-mnist")
+    with Grader("pset4", replace(OPTIONS, dataset="fashion-mnist", execute="none")) as grader:
+        result = grader.grade(REPO / "reference" / "pset4")
+    checks = {c.id: c for c in result.checks()}
+    for check_id in ("sigmoid_data_accuracy", "relu_data_accuracy"):
+        details = checks[check_id].details
+        assert details["rule"] == "reference"
+        assert details["got"] == details["reference_accuracy"], (check_id, details)
