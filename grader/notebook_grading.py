@@ -154,10 +154,11 @@ def _set_answers(result: Result, answers: dict[str, Any], default: str) -> None:
             continue
         q.answer, q.answer_state, q.answer_cells, q.flags = answer.text, answer.state, answer.cells, list(answer.flags)
         result.flags += [f"{q.id}: {flag}" for flag in answer.flags]
-        if answer.found_by == "question text" and result.notebook is not None:
-            result.notebook["messages"].append(
-                f"{q.id}: no heading names it; its answer was found by the question's text (the notebook "
-                "words the question differently, e.g. another version of the handout)")
+    by_text = [q for q, a in answers.items() if a.found_by == "question text"]
+    if by_text:
+        result.notebook["messages"].append(
+            f"written answers found by the question's text, since no heading names the question (the notebook "
+            f"words it differently, e.g. another version of the handout): {', '.join(by_text)}")
     blank = [q.id for q in result.questions if q.manual and q.answer_state in ("empty", "placeholder", "missing")]
     if blank and default != "no notebook":
         result.flags.append(f"written answers empty, placeholder or not found: {', '.join(blank)}")
