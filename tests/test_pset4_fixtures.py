@@ -26,7 +26,8 @@ EXPECTED = {
     "correct_loops": (45, {}),
     "correct_is_compare": (45, {}),
     "correct_helpers": (45, {}),
-    "correct_unstable_predict": (45, {}),
+    "correct_unstable_predict": (45, {}),  # + a flag: test_predict_overflow_is_a_flag_not_a_deduction
+    "correct_softmax_no_shift": (45, {}),  # + two flags: test_softmax_without_the_max_shift_is_flagged
     "bug_relu_mask_inverted": (42.75, {
         "relu_gradcheck": (0.5, "gradient of W1 does not match the numerical gradient"),
         "relu_grads_hidden": (0.75, "relu gradients differ from the reference for W1"),
@@ -157,6 +158,7 @@ def test_hostile_fixture_gets_exact_points_under_bwrap(bwrap_sandbox, name):
 def test_reference_gets_every_autograded_point(pset4_grader):
     result = pset4_grader.grade(REPO / "reference" / "pset4")
     assert result.autograded_points == result.autograded_max == 45
+    assert not [f for f in result.flags if "times larger than usual" in f]
     assert all(q.points is None for q in result.questions if q.manual)
 
 
@@ -223,10 +225,23 @@ def test_predict_overflow_is_a_flag_not_a_deduction(pset4_grader):
     assert "subtract each row's maximum before exp" in flags[0] and "not graded" in flags[0]
 
 
+def test_softmax_without_the_max_shift_is_flagged(pset4_grader):
+    """exp of the raw scores in loss() and predict(): every graded number is right (45 of 45),
+    and the TA sees where it overflows."""
+    result = pset4_grader.grade(PSET4_FIXTURES / "correct_softmax_no_shift")
+    assert result.autograded_points == 45
+    overflow = sorted(f for f in result.flags if "times larger than usual" in f)
+    assert len(overflow) == 2, result.flags
+    assert overflow[0].startswith(STRESS) and "returns wrong labels on 12 of 60 rows" in overflow[0]
+    assert overflow[1].startswith("sigmoid_loss_hidden: loss() with scores about 1000 times larger than usual "
+                                  "gives inf instead of 655.795: exp of the raw scores overflows")
+    assert overflow[1].endswith("not graded: the handout never tests it")
+
+
 @pytest.mark.parametrize("name", ["correct_loops", "correct_helpers", "bug_predict_scores"])
 def test_no_overflow_flag_for_a_stable_or_already_failing_predict(pset4_grader, name):
     result = pset4_grader.grade(PSET4_FIXTURES / name)
-    assert not [f for f in result.flags if f.startswith("predict_hidden")], result.flags
+    assert not [f for f in result.flags if "times larger than usual" in f], result.flags
 
 
 def test_standin_rule_is_named_and_uses_the_references_own_accuracy(pset4_grader):

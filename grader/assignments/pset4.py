@@ -184,7 +184,8 @@ def score_reference_loss(spec, ctx, outputs, reference) -> Outcome:
     msg = ratio_message(passed, len(tasks), f"{act} loss matches the reference on hidden inputs "
                         "(other shapes and reg values)",
                         f"{act} loss differs from the reference on hidden inputs with other shapes and reg values")
-    return Outcome(passed / len(tasks), msg, {"tolerance": tol})
+    flags = loss_stress_flags(spec, outputs, reference) if passed == len(tasks) else []
+    return Outcome(passed / len(tasks), msg, {"tolerance": tol}, flags=flags)
 
 
 def score_reference_grads(spec, ctx, outputs, reference) -> Outcome:
@@ -208,22 +209,44 @@ def score_reference_grads(spec, ctx, outputs, reference) -> Outcome:
     return Outcome(fraction, f"{act} gradients differ from the reference for {names}", {"tolerance": tol})
 
 
-def stress_task(spec: CheckSpec) -> Task | None:
-    """predict() on scores far larger than the handout's (W2 and b2 scaled up, so the argmax is
-    unchanged): finds a softmax taken as exp of raw scores, which overflows to inf/inf = nan."""
+def stress_task(spec: CheckSpec, fn: str = "predict") -> Task | None:
+    """The check's `stress` case: scores far larger than the handout's (W2 and b2 scaled up, so
+    the argmax is unchanged). Finds a softmax taken as exp of raw scores, which overflows to
+    inf/inf = nan; the handout never tests it, so it only ever yields a flag."""
     case = spec.params.get("stress")
     if not case:
         return None
     arrays = case_arrays(case)
     arrays["W2"], arrays["b2"] = arrays["W2"] * case["scale"], arrays["b2"] * case["scale"]
     act = spec.params["activation"]
-    return Task(id=f"stress-predict-{act}-seed{case['seed']}-x{case['scale']:g}", fn="predict",
+    return Task(id=f"stress-{fn}-{act}-seed{case['seed']}-x{case['scale']:g}", fn=fn,
                 params=case_params(case, act), arrays=arrays, timeout=float(spec.params.get("timeout", 5)))
 
 
-def plan_predict(spec: CheckSpec, ctx: Context) -> list[Task]:
-    stress = stress_task(spec)
-    return case_tasks("predict", spec) + ([stress] if stress else [])
+def plan_with_stress(fn: str):
+    def plan(spec: CheckSpec, ctx: Context) -> list[Task]:
+        stress = stress_task(spec, fn)
+        return case_tasks(fn, spec) + ([stress] if stress else [])
+    return plan
+
+
+STRESS_NOTE = "not graded: the handout never tests it"
+
+
+def loss_stress_flags(spec: CheckSpec, outputs, reference) -> list[str]:
+    task = stress_task(spec, "loss")
+    if task is None or task.id not in outputs:
+        return []
+    out, scale = outputs[task.id], spec.params["stress"]["scale"]
+    where = f"loss() with scores about {scale:g} times larger than usual"
+    if not out.ok:
+        return [f"{where} raised an error ({out.reason()}); {STRESS_NOTE}"]
+    got, want = out.arrays.get("loss"), float(reference[task.id].arrays["loss"])
+    value = float(got.reshape(-1)[0]) if got is not None and got.size == 1 else float("nan")
+    if np.isfinite(value) and abs(value - want) <= 1e-6 * max(1.0, abs(want)):
+        return []
+    return [f"{where} gives {value:.6g} instead of {want:.6g}: exp of the raw scores overflows (subtract each "
+            f"row's maximum before exp, or use log-sum-exp); {STRESS_NOTE}"]
 
 
 def score_predict(spec, ctx, outputs, reference) -> Outcome:
@@ -255,8 +278,7 @@ def stress_flags(spec: CheckSpec, outputs, reference) -> list[str]:
     out, want = outputs[task.id], reference[task.id].arrays["pred"]
     scale = spec.params["stress"]["scale"]
     where = f"predict() with scores about {scale:g} times larger than usual (|scores| in the thousands)"
-    note = ("not graded: the handout never tests it, and the MNIST checks score the labels predict() "
-            "really returns there")
+    note = f"{STRESS_NOTE}, and the MNIST checks score the labels predict() really returns there"
     if not out.ok:
         return [f"{where} raised an error ({out.reason()}); {note}"]
     got = out.arrays.get("pred")
@@ -432,9 +454,9 @@ KINDS = {
     "published_loss": Kind(plan_published_loss, score_published_loss),
     "gradcheck": Kind(plan_gradcheck, score_gradcheck),
     "reference_scores": Kind(plan_cases("scores"), score_reference_scores, reference=True),
-    "reference_loss": Kind(plan_cases("loss"), score_reference_loss, reference=True),
+    "reference_loss": Kind(plan_with_stress("loss"), score_reference_loss, reference=True),
     "reference_grads": Kind(plan_cases("loss"), score_reference_grads, reference=True),
-    "predict": Kind(plan_predict, score_predict, reference=True),
+    "predict": Kind(plan_with_stress("predict"), score_predict, reference=True),
     "toy_training": Kind(plan_toy_training, score_toy_training),
     "history": Kind(plan_history, score_history),
     "data_accuracy": Kind(plan_data_accuracy, score_data_accuracy),
