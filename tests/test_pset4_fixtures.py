@@ -274,6 +274,10 @@ def test_real_mnist_keeps_the_handouts_thresholds(pset4_grader):
     assert (rule.name, rule.full, rule.zero) == ("handout", 0.95, 0.80)
     assert "mnist is the handout's dataset, so its absolute thresholds apply" in rule.why
     assert rule.fraction(0.96) == 1.0 and rule.fraction(0.875) == pytest.approx(0.5)
+    assert rule.reference == 0.963 and "the reference reaches about 0.963" in rule.why
+    # a course's own rubric need not state the reference's accuracy for the handout rule
+    bare = Context(dataset=Mnist(), thresholds={"relu": {"full": 0.9, "zero": 0.5}})
+    assert accuracy_rule("relu", bare).why.endswith("(full points from 0.9, none below 0.5)")
 
 
 @pytest.mark.slow
