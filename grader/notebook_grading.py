@@ -154,6 +154,11 @@ def _set_answers(result: Result, answers: dict[str, Any], default: str) -> None:
             continue
         q.answer, q.answer_state, q.answer_cells, q.flags = answer.text, answer.state, answer.cells, list(answer.flags)
         result.flags += [f"{q.id}: {flag}" for flag in answer.flags]
+    by_text = [q for q, a in answers.items() if a.found_by == "question text"]
+    if by_text:
+        result.notebook["messages"].append(
+            f"written answers found by the question's text, since no heading names the question (the notebook "
+            f"words it differently, e.g. another version of the handout): {', '.join(by_text)}")
     blank = [q.id for q in result.questions if q.manual and q.answer_state in ("empty", "placeholder", "missing")]
     if blank and default != "no notebook":
         result.flags.append(f"written answers empty, placeholder or not found: {', '.join(blank)}")
@@ -175,6 +180,20 @@ def _edits(result: Result, config: NotebookConfig, template: list[TemplateCell],
             info["messages"].append(f"the template's cells from {lost[0]['template_cell']} on are not in the "
                                     "truncated file: not counted as deleted")
     info["edits"] = edits
+    fixed = [t for t in template if t.cell_type == "code" and t.lines]
+    changed = [e for e in edits if e["kind"] in ("edited", "deleted")]
+    if len(fixed) >= 4 and len(changed) > len(fixed) / 2:
+        # One flag, not one per cell: a notebook from another version of the handout differs in
+        # nearly every fixed cell, and a wall of identical flags hides the ones that matter.
+        same = len(fixed) - len(changed)
+        info["other_version"] = {"fixed_cells": len(fixed), "matching": same,
+                                 "edited": sum(e["kind"] == "edited" for e in edits),
+                                 "deleted": sum(e["kind"] == "deleted" for e in edits)}
+        result.flags.append(f"the notebook follows another version of the handout (or was heavily edited): only "
+                            f"{same} of the template's {len(fixed)} fixed code cells match; the per-cell diffs "
+                            "are in the report's notebook section" +
+                            ("; no deduction for edited cells" if config.deduct > 0 else ""))
+        return
     counted = 0
     for e in edits:
         where = f"template cell {e['template_cell']} (`{e['excerpt']}`)"

@@ -9,6 +9,9 @@ nbformat from the student template):
   empty, a sub-heading and a code cell inside an answer, Q3.2 without sign(θ)
 - not_json, truncated (the previous one cut at 45 %), nbformat3, wrong_assignment (the modular
   notebook), r_kernel (an R kernel spec)
+- pset4_older_version, modular_older_version: answered notebooks from an earlier version of the
+  handout: most fixed code cells differ, the question headings are worded differently
+  (make_older_versions.py writes them from the templates)
 """
 from __future__ import annotations
 
@@ -225,3 +228,64 @@ def test_claim_comparisons():
     acc = Claim("x", None, None, "c", compare="absolute", tolerance=0.02)
     assert agrees(acc, 0.963, 0.955) and not agrees(acc, 0.97, 0.87)
     assert not agrees(acc, float("nan"), 0.9)
+
+
+# ---------------------------------------------------------------------- another version of the handout
+
+
+def test_older_handout_answers_are_found_by_the_questions_text(pset4):
+    """Headings such as "#### 1.1 (5 points) Derive ∇a² J" name no question id: each answer is
+    found by the question's words, and similar questions (∇a² J, ∇b² J) are not swapped."""
+    template, config = pset4
+    loaded, matches = analyse("pset4_older_version.ipynb", template)
+    answers = find_answers(loaded.nb.cells, template, matches, config)
+    assert {a.state for a in answers.values()} == {"answered"}
+    assert {a.found_by for a in answers.values()} == {"question text"}
+    expected = {"Q1.1": "With the sigmoid output, $\\nabla_{a^2} J = h^2 - y$.",
+                "Q1.2": "$\\nabla_{b^2} J = h^2 - y$ because",
+                "Q1.6": "Without the stored activations",
+                "Q2.5.3": "ReLU: it does not saturate",
+                "Q3.1": "2 \\lambda \\theta_t",
+                "Q3.2": "\\mathrm{sign}(\\theta_t)"}
+    for question, phrase in expected.items():
+        assert phrase in answers[question].text, (question, answers[question].text)
+    # the reworded question is not taken for the answer, and one answer does not run into the next
+    assert answers["Q2.5.3"].text.startswith("ReLU") and len(answers["Q2.5.3"].cells) == 1
+    assert answers["Q3.2"].flags == []  # it mentions sign(θ)
+
+
+def test_older_handout_modular_inline_question_found_by_its_text():
+    template = template_cells(REPO / "reference" / "modular" / "Problem_1.ipynb")
+    config = load_config(REPO / "rubrics" / "modular.toml", "Problem_1.ipynb")
+    nb = load_notebook(NOTEBOOKS / "modular_older_version.ipynb").nb
+    answer = find_answers(nb.cells, template, match_cells(template, nb.cells), config)["adam_wd_vs_l2_answer"]
+    assert (answer.state, answer.found_by) == ("answered", "question text")
+    assert answer.text.startswith("**Answer:** No. Adam divides the L2 gradient")
+
+
+def test_a_deleted_question_is_still_missing(pset4):
+    """The text search must not hand a question another question's cell."""
+    template, config = pset4
+    loaded, _ = analyse("pset4_older_version.ipynb", template)
+    cells = [c for c in loaded.nb.cells if "What if there were no forward pass" not in c.source]
+    answers = find_answers(cells, template, match_cells(template, cells), config)
+    assert answers["Q1.6"].state == "missing"
+    assert answers["Q1.5"].state == answers["Q2.5.3"].state == "answered"
+
+
+def test_a_sentence_that_mentions_the_question_is_not_its_heading():
+    # "...and your answer to the\n   inline question." in the submission notes is not the question
+    template = template_cells(REPO / "reference" / "modular" / "Problem_1.ipynb")
+    config = load_config(REPO / "rubrics" / "modular.toml", "Problem_1.ipynb")
+    nb = load_notebook(REPO / "examples/submissions/modular-reference/Problem_1.ipynb").nb
+    nb.cells = [c for c in nb.cells if "Inline question" not in c.source and "**Answer:**" not in c.source]
+    answer = find_answers(nb.cells, template, match_cells(template, nb.cells), config)["adam_wd_vs_l2_answer"]
+    assert answer.state == "missing"
+
+
+def test_older_handout_most_fixed_cells_differ(pset4):
+    template, _ = pset4
+    loaded, matches = analyse("pset4_older_version.ipynb", template)
+    edits = edited_cells(template, loaded.nb.cells, matches)
+    fixed = [t for t in template if t.cell_type == "code" and t.lines]
+    assert len(fixed) == 11 and sum(e["kind"] == "edited" for e in edits) == 9

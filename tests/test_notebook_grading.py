@@ -194,6 +194,19 @@ def test_deduction_for_edited_fixed_cells_is_capped():
     assert Result.from_dict(result.to_dict()).autograded_points == 2
 
 
+
+def test_no_deduction_per_cell_for_another_version_of_the_handout():
+    # 9 edited cells at 2 points each would cost 18 points for having downloaded the notebook early
+    template = template_cells(REPO / "reference" / "pset4" / "pset4.ipynb")
+    config = dataclasses.replace(load_config(REPO / "rubrics" / "pset4.toml", "pset4.ipynb"), deduct=2)
+    nb = load_notebook(NOTEBOOKS / "pset4_older_version.ipynb").nb
+    result = Result("x", "pset4", [QuestionResult("Q2.1", "t", 5, False, 5.0)], notebook={"messages": []})
+    _edits(result, config, template, nb.cells, match_cells(template, nb.cells), {})
+    assert result.adjustments == []
+    assert result.flags == ["the notebook follows another version of the handout (or was heavily edited): only 2 of "
+                            "the template's 11 fixed code cells match; the per-cell diffs are in the report's notebook "
+                            "section; no deduction for edited cells"]
+
 def test_accuracy_claim_against_mnist_reproduction():
     claim = Claim("MNIST test accuracy, ReLU", None, None, "relu_data_accuracy", compare="absolute", tolerance=0.02,
                   dataset="mnist")
@@ -214,3 +227,32 @@ def test_old_results_without_notebook_fields_still_load():
          "checks": []}]}
     result = Result.from_dict(old)
     assert result.flags == [] and result.notebook == {} and result.questions[0].answer_state == ""
+
+
+# ---------------------------------------------------------------------- another version of the handout
+
+
+def test_older_handout_gets_one_flag_not_one_per_cell(step, tmp_path):
+    """Real submissions written against an earlier notebook got 9-22 flags each (one per fixed
+    cell, plus "not found" answers). Now: one flag that says so, the diffs in the report."""
+    result = step(submission(tmp_path, "olga", "pset4_older_version.ipynb"))
+    assert result.flags == ["the notebook follows another version of the handout (or was heavily edited): only 2 "
+                            "of the template's 11 fixed code cells match; the per-cell diffs are in the report's "
+                            "notebook section"]
+    assert result.notebook["other_version"] == {"fixed_cells": 11, "matching": 2, "edited": 9, "deleted": 0}
+    assert sum(e["kind"] == "edited" and bool(e["diff"]) for e in result.notebook["edits"]) == 9
+    answered = {q.id: q for q in result.questions if q.manual}
+    assert all(q.answer_state == "answered" for q in answered.values())
+    assert "theta_t - \\eta (g_t + 2 \\lambda \\theta_t)" in answered["Q3.1"].answer
+    assert ("written answers found by the question's text, since no heading names the question (the notebook "
+            "words it differently, e.g. another version of the handout): Q1.1, Q1.2, Q1.3, Q1.4, Q1.5, Q1.6, "
+            "Q2.5.3, Q3.1, Q3.2") in result.notebook["messages"]
+    html = write_report(result, tmp_path / "report")
+    assert "-print(&#39;Difference between your loss and correct loss:&#39;)" in html.read_text()
+
+
+def test_a_few_edited_cells_are_still_flagged_one_by_one(step, tmp_path):
+    result = step(submission(tmp_path, "dave2", "pset4_edited_fixed_cell.ipynb"))
+    assert "other_version" not in result.notebook
+    assert sum(f.startswith("fixed cell edited: template cell 36") for f in result.flags) == 1
+    assert sum(f.startswith("fixed cell deleted:") for f in result.flags) == 1
