@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import GraderError
+from ..errors import GraderError
 
 GiB = 1024**3
 # Entries of site-packages a probe must not import: the grader, the course material, and the
