@@ -9,7 +9,7 @@ from pathlib import Path
 from . import __version__, selfcheck
 from .api import fetch_dataset, grade_folder, grade_submission
 from .batch import default_jobs
-from .bwrap import doctor
+from .sandbox import doctor
 from .course import find_course
 from .engine import GradeOptions
 from .errors import GraderError
@@ -116,7 +116,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="folder holding mnist.npz / cifar-100-python (default: ~/.cache/mlp-grader)")
     p.add_argument("--download", action="store_true", help="allow fetching the dataset (MNIST, CIFAR-100) once")
-    p.add_argument("--sandbox", default=None, choices=["bwrap", "process", "none"],
+    p.add_argument("--sandbox", default=None, choices=["bwrap", "landlock", "process", "none"],
                    help="sandbox level (default: the strongest available; `none` only for checking your own code)")
     p.add_argument("--timeout-scale", type=float, default=1.0,
                    help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")

@@ -40,7 +40,14 @@ from .sandbox import GiB, Limits, build_site_view, probe_environment, python_exe
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
 # notebook's folder (Jupyter's behaviour: a notebook imports the modules beside it).
-BOOT = ("import site, sys; site.addsitedir(sys.argv.pop(1)); sys.path.insert(0, ''); "
+# At the landlock level the kernel restricts itself (both layers of the job's policy: no /proc)
+# before anything else is imported; a policy the kernel refuses stops the kernel.
+LANDLOCK_BOOT = (
+    "import os, json; d = os.path.join(os.path.dirname(sys.argv[1]), 'landlock'); "
+    "p = os.path.join(d, 'policy.json'); sys.path.insert(0, d); "
+    "L = __import__('landlock_rules') if os.path.isfile(p) else None; sys.path.remove(d); "
+    "P = L and json.load(open(p)); L and (L.restrict(P), L.restrict(P['task_layer'])); ")
+BOOT = ("import site, sys; " + LANDLOCK_BOOT + "site.addsitedir(sys.argv.pop(1)); sys.path.insert(0, ''); "
         "from ipykernel import kernelapp; kernelapp.launch_new_instance()")
 STARTUP_SECONDS = 60.0  # an ipykernel starts in 1-3 s; a loaded machine may need much more
 MAX_RESTARTS = 3  # after that, the remaining cells are reported as not run
@@ -197,9 +204,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
         # Not independent: jupyter_client passes JPY_PARENT_PID and ipykernel exits when the grader
         # does. In bwrap's pid namespace that pid does not exist (ipykernel would quit at once);
-        # there --die-with-parent does the same job.
+        # there --die-with-parent does the same job. (landlock: no pid namespace, like process.)
         kw.update(env=env, cwd=str(self.workdir), stdout=log, stderr=log, preexec_fn=preexec,
-                  independent=self.sandbox.name != "process")
+                  independent=getattr(self.sandbox, "pid_namespace", self.sandbox.name != "process"))
         await super()._async_launch_kernel(cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from grader import bwrap
-from grader.bwrap import BwrapSandbox, doctor
+from grader.bwrap import BwrapSandbox
+from grader.sandbox import doctor
 from grader.probe import Task, run_probe
 from grader.sandbox import GiB
 

@@ -51,7 +51,28 @@ def _prctl(option, value):
         return False
 
 
+def _enter_landlock(jobdir):
+    """At the landlock level: restrict this process (and so every task) with the policy the
+    grader wrote, before anything else is read or imported. Returns the policy's second layer
+    (for each task: no /proc, signals only within the task), or None at the other levels. A
+    kernel that refuses the policy raises: better no result than student code unrestricted."""
+    folder = os.path.join(jobdir, "landlock")
+    if not os.path.isdir(folder):
+        return None
+    sys.path.insert(0, folder)
+    try:
+        import landlock_rules
+    finally:
+        sys.path.remove(folder)
+    with open(os.path.join(folder, "policy.json"), encoding="utf-8") as fh:
+        policy = json.load(fh)
+    landlock_rules.restrict(policy)
+    layer = policy.get("task_layer")
+    return (lambda: landlock_rules.restrict(layer)) if layer else None
+
+
 def main(jobdir):
+    task_layer = _enter_landlock(jobdir)
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGTERM, _on_term)
@@ -71,6 +92,7 @@ def main(jobdir):
     out_root = os.path.join(jobdir, "out")
     scratch = [job["workdir"], os.environ.get("HOME", "")]
     baseline = _snapshot(scratch)
+    job["task_layer"] = task_layer
     for task in job["tasks"]:
         header, payload = run_task(job, probe, task, out_root)
         _remove_new(scratch, baseline)  # every task starts from the same files, within the disk cap
@@ -178,6 +200,8 @@ def _child(job, probe, task, out):
             _limit(resource.RLIMIT_AS, int(task["memory"]))
             _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
             _limit(resource.RLIMIT_CORE, 0)
+        if job.get("task_layer"):
+            job["task_layer"]()
         workdir = job["workdir"]
         os.chdir(workdir)
         sys.path.insert(0, workdir)
