@@ -145,8 +145,8 @@ def _tree_without(root, hidden):
     """`root` as a list of paths whose trees together hold everything under it except `hidden`."""
     inside = [h for h in hidden if h == root or h.startswith(root.rstrip("/") + "/")]
     if not inside:
-        return [root] if os.path.lexists(root) else []
-    if root in inside or not os.path.isdir(root) or os.path.islink(root):
+        return [root] if os.path.exists(root) else []
+    if root in inside or not os.path.isdir(root):
         return []
     out = []
     try:
@@ -154,7 +154,11 @@ def _tree_without(root, hidden):
     except OSError:
         return []
     for name in names:
-        out += _tree_without(os.path.join(root, name), inside)
+        # Resolved first: a rule on a link is a rule on its target (a venv's lib64 -> lib would
+        # otherwise grant all of lib, the hidden site-packages included).
+        child = os.path.realpath(os.path.join(root, name))
+        if child not in out:
+            out += _tree_without(child, hidden)
     return out
 
 
