@@ -421,6 +421,36 @@ def test_killing_the_runner_costs_only_the_remaining_checks(grader, level, tmp_p
     assert_score(grader.grade(correct(tmp_path)), level, MAX, {})
 
 
+def test_killing_the_grader_with_one_job_costs_that_submission_only(level, tmp_path):
+    # With --jobs 1 (and so for one-off grading and Gradescope) predict() kills the process that
+    # grades it. The process that writes results never runs a probe itself: a worker does, and
+    # the submission that kills its worker twice gets a row saying so; the next one is graded.
+    from grader.api import grade_folder
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    submission(folder, "kill_grading", **{"spare_pid.txt": str(os.getpid())}).rename(folder / "a-killer")
+    correct(folder, "b-honest")
+    summary = grade_folder(folder, tmp_path / "out", "pset4", replace(OPTIONS, sandbox=level), jobs=1)
+    rows = {r.submission: r for r in summary.results}
+    assert sorted(rows) == ["a-killer", "b-honest"] and summary.jobs == 1
+    assert_score(rows["b-honest"], level, MAX, {})
+    assert json.loads((tmp_path / "out" / "b-honest" / "result.json").read_text())["autograded_points"] == MAX
+    killer = rows["a-killer"]
+    if level == "process":
+        # NOT STOPPED at the process level: it may kill the worker, every time; the row says so.
+        assert killer.autograded_points == 0
+        assert killer.error == "the grading worker was killed by SIGKILL while grading this submission, twice"
+        assert (tmp_path / "out" / "a-killer" / "result.json").is_file()
+    else:
+        # bwrap: the grader is outside its pid namespace; landlock: it may not read the runner's
+        # /proc entries to find it (nor signal it if it did).
+        assert_score(killer, level, MAX - 2, ONLY_PREDICT)
+        seen = observed(killer)
+        assert seen["outcome"] == "not tried"
+        assert seen["grader"] == ("found" if level == "bwrap" else "PermissionError")
+
+
 def test_reading_proc_of_the_parent(grader, level, tmp_path):
     result = grader.grade(submission(tmp_path, "proc_parent"))
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
@@ -705,16 +735,17 @@ def test_zip_uploads_in_a_folder_become_rows_with_the_reason(tmp_path):
 CORRECT = ("correct_loops", "correct_is_compare", "correct_helpers", "correct_unstable_predict")
 
 
-def _batch_scores(folder: Path, out: Path, skip_data: bool) -> dict[str, list]:
+def _batch_scores(folder: Path, out: Path, skip_data: bool, level: str | None = None) -> dict[str, list]:
     from grader.api import grade_folder
 
-    summary = grade_folder(folder, out, "pset4", GradeOptions(dataset="digits", skip_data=skip_data))
+    summary = grade_folder(folder, out, "pset4", GradeOptions(sandbox=level, dataset="digits", skip_data=skip_data))
     assert not summary.failed, [(r.submission, r.error) for r in summary.failed]
     return {r.submission: [r.sandbox, r.autograded_points] + [(c.id, c.points, c.status) for c in r.checks()]
             for r in summary.results}
 
 
-def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...], skip_data: bool) -> None:
+def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...], skip_data: bool,
+                            level: str | None = None) -> None:
     """`honest` correct submissions graded alone, then beside `attacks` (named to sort first, so
     they run before or beside them), by grade_folder at the default (strongest) level with the
     digits data and the default number of workers: every honest submission gets exactly the
@@ -731,10 +762,10 @@ def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...
         sub.rename(mixed / f"a-{attack}")
         (mixed / f"a-{attack}" / "targets.json").write_text(json.dumps({"victim": str(victim),
                                                                         "out_dir": str(tmp_path / "out-mixed")}))
-    expected = _batch_scores(alone, tmp_path / "out-alone", skip_data)
-    got = _batch_scores(mixed, tmp_path / "out-mixed", skip_data)
+    expected = _batch_scores(alone, tmp_path / "out-alone", skip_data, level)
+    got = _batch_scores(mixed, tmp_path / "out-mixed", skip_data, level)
     assert {name: got[name] for name in expected} == expected
-    assert all(v[0] == choose_sandbox().name for v in got.values())
+    assert all(v[0] == (level or choose_sandbox().name) for v in got.values())
     for attack in attacks:
         assert got[f"a-{attack}"][1] < (25 if skip_data else 45)  # each attack cost its author something
     assert sorted(p.name for p in victim.iterdir()) == sorted(p.name for p in (alone / "student00").iterdir())
@@ -744,6 +775,13 @@ def test_batch_with_three_hostile_neighbours(bwrap_sandbox, tmp_path):
     # Fast version (about 30 s): 4 correct, 3 hostile (fork loop, runner killer, tamperer), the
     # training checks skipped; the slow version below trains on digits (about 2 minutes per 10).
     _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True)
+
+
+def test_batch_with_three_hostile_neighbours_at_landlock(landlock_sandbox, tmp_path):
+    # The same at the landlock level (the default in Docker and on Gradescope): the tamperer
+    # writes into a neighbour's working copy and folder while the parallel batch runs.
+    _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True,
+                            level="landlock")
 
 
 @pytest.mark.slow

@@ -113,6 +113,36 @@ def test_bwrap_kernel_has_no_network_and_no_view_of_the_grader(tmp_path, bwrap_s
     assert report.sandbox == "bwrap"
 
 
+def test_landlock_kernel_cannot_connect_read_the_grader_or_signal_it(tmp_path, landlock_sandbox):
+    with socket.socket() as server:  # the host's loopback: visible, but connect() is refused
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        nb = new_notebook(cells=[
+            new_code_cell("import socket\ns = socket.socket(); s.settimeout(2)\n"
+                          f"try:\n    s.connect(('127.0.0.1', {port})); print('reached')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            new_code_cell(f"try:\n    open({str(REPO / 'reference' / 'pset4' / 'mlp.py')!r}).read(); print('read')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            # signal 0: the permission check of a kill, delivering nothing (the grader is this test run)
+            new_code_cell("import os\ntry:\n    os.kill(os.getppid(), 0); print('may signal')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            new_code_cell("import os\nos._exit(0)"), new_code_cell("print('after')")])
+        report = run(nb, tmp_path, sandbox=landlock_sandbox)
+        try:
+            server.accept()[0].close()
+            reached = True
+        except OSError:
+            reached = False
+    assert [c.status for c in report.cells] == ["ok", "ok", "ok", "died", "ok"], [c.error for c in report.cells]
+    assert text(nb, 0) == "PermissionError\n" and not reached
+    assert text(nb, 1) == "PermissionError\n"
+    assert text(nb, 2) == "PermissionError\n"
+    assert text(nb, 4) == "after\n"  # a new kernel, restricted the same way
+    assert report.sandbox == "landlock"
+
+
 def test_notebook_module_is_not_on_the_kernel_path(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[new_code_cell("import sys\nprint(any('grader' in p for p in sys.path "
                                                        "if p.endswith('/main')))")])
