@@ -156,10 +156,8 @@ def _tree_without(root, hidden):
     for name in names:
         # Resolved first: a rule on a link is a rule on its target (a venv's lib64 -> lib would
         # otherwise grant all of lib, the hidden site-packages included).
-        child = os.path.realpath(os.path.join(root, name))
-        if child not in out:
-            out += _tree_without(child, hidden)
-    return out
+        out += _tree_without(os.path.realpath(os.path.join(root, name)), hidden)
+    return list(dict.fromkeys(out))  # a link to a sibling gives its entries twice
 
 
 def _add(libc, ruleset, path, rights):
