@@ -41,15 +41,17 @@ def test_links_are_resolved_before_a_rule_is_placed(tmp_path):
                    for e in entries)
 
 
-@pytest.mark.parametrize("abi,gaps,absent", [
-    (0, ["no Landlock in this kernel"], []),
-    (1, ["moved between folders", "truncating", "TCP is not restricted", "signals and abstract"], []),
-    (3, ["TCP is not restricted", "signals and abstract"], ["truncating"]),
-    (5, ["signals and abstract Unix sockets are not scoped"], ["TCP"]),
-    (6, [], ["TCP", "signals"]),
+@pytest.mark.parametrize("abi,seccomp,gaps,absent", [
+    (0, False, ["no Landlock in this kernel"], []),
+    (1, False, ["moved between folders", "truncating", "TCP is not restricted", "signals and abstract", "UDP"], []),
+    (1, True, ["moved between folders", "truncating", "signals and abstract"], ["TCP is not", "UDP"]),
+    (3, True, ["signals and abstract"], ["truncating", "TCP is not", "UDP"]),
+    (5, True, ["signals and abstract Unix sockets are not scoped"], ["TCP is not", "UDP"]),
+    (6, True, [], ["TCP", "signals", "UDP"]),
+    (7, False, ["UDP and other non-TCP sockets are not refused"], ["TCP is not", "signals"]),
 ])
-def test_what_an_older_kernel_lacks_is_named(abi, gaps, absent):
-    text = landlock_rules.missing(abi, {"net": True, "scope": True})
+def test_what_an_older_kernel_or_a_missing_filter_lacks_is_named(abi, seccomp, gaps, absent):
+    text = landlock_rules.missing(abi, {"net": True, "scope": True}, seccomp)
     assert all(g in text for g in gaps), text
     assert not any(a in text for a in absent), text
     assert (text == "") == (not gaps)
@@ -57,6 +59,7 @@ def test_what_an_older_kernel_lacks_is_named(abi, gaps, absent):
 
 @needs_landlock
 def test_a_restricted_process_reads_writes_connects_and_signals_only_what_it_may(tmp_path):
+    # (with pyseccomp installed, as it is on Linux, also no UDP)
     allowed, hidden, outside = tmp_path / "allowed", tmp_path / "allowed" / "hidden", tmp_path / "outside"
     for folder in (hidden, outside, tmp_path / "work"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,8 @@ def test_a_restricted_process_reads_writes_connects_and_signals_only_what_it_may
     (hidden / "secret.txt").write_text("answers")
     (outside / "secret.txt").write_text("answers")
     policy = {"read": [str(allowed), sys.base_prefix, sys.prefix, "/usr", "/lib", "/lib64"],
-              "hidden": [str(hidden)], "write": [str(tmp_path / "work")], "net": True, "scope": True}
+              "hidden": [str(hidden)], "write": [str(tmp_path / "work")], "net": True, "scope": True,
+              "seccomp_dir": landlock._seccomp_dir()}
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
@@ -89,6 +93,8 @@ def test_a_restricted_process_reads_writes_connects_and_signals_only_what_it_may
             attempt("write_allowed", lambda: open({str(allowed / 'new.txt')!r}, "w").write("x"))
             attempt("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2))
             attempt("signal_parent", lambda: os.kill(os.getppid(), 0))
+            attempt("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", {port})))
+            attempt("unix", lambda: socket.socketpair())
             print(json.dumps(R))
         """)
         proc = subprocess.run([sys.executable, "-I", "-S", "-c", script, json.dumps(policy)],
@@ -102,7 +108,9 @@ def test_a_restricted_process_reads_writes_connects_and_signals_only_what_it_may
         assert seen["connect"] == "PermissionError"
     if ABI >= 6:
         assert seen["signal_parent"] == "PermissionError"
-    assert seen["gaps"] == landlock_rules.missing(ABI, policy)
+    if landlock._seccomp_dir():  # the socket filter: no IPv4/IPv6 socket at all, Unix sockets still work
+        assert seen["udp"] == "PermissionError" and seen["unix"] == "done"
+    assert seen["gaps"] == landlock_rules.missing(ABI, policy, bool(landlock._seccomp_dir()))
     assert not (allowed / "new.txt").exists() and (tmp_path / "work" / "new.txt").read_text() == "x"
 
 

@@ -11,12 +11,15 @@ and it would have to be importable before site-packages is; the kernel interface
 system calls and three structures, written down here once, for every ABI from 1 up.
 
 A policy is plain data (JSON in the job folder), written by the trusted grader:
-  {"read": [paths], "write": [paths], "hidden": [paths], "net": true, "scope": true}
+  {"read": [paths], "write": [paths], "hidden": [paths], "net": true, "scope": true,
+   "seccomp_dir": folder holding pyseccomp.py, or absent}
 `read` paths get read and execute rights on their whole tree minus `hidden` subtrees (a tree
 that holds a hidden path is split into its entries, recursively); `write` paths get every
 file-system right. `net`: refuse TCP bind and connect (ABI 4+). `scope`: signals and abstract
-Unix sockets only within this domain (ABI 6+). What the running kernel lacks is returned in
-words by `restrict()`, for the report.
+Unix sockets only within this domain (ABI 6+). With `net` and `seccomp_dir`, a seccomp filter
+(pyseccomp over libseccomp: maintained, one module, no BPF written by hand) also refuses new
+AF_INET/AF_INET6 sockets: UDP too, which Landlock does not cover, and TCP on kernels before
+ABI 4. What the running kernel lacks is returned in words by `restrict()`, for the report.
 """
 import ctypes
 import json
@@ -82,16 +85,19 @@ def handled_fs(abi):
     return rights
 
 
-def missing(abi, policy):
-    """What this kernel's Landlock cannot enforce of `policy`, in words ("" when nothing)."""
+def missing(abi, policy, seccomp=False):
+    """What this kernel's Landlock (and, with `seccomp`, the socket filter) cannot enforce of
+    `policy`, in words ("" when nothing)."""
     if abi == 0:
         return "no Landlock in this kernel: files, network and signals are not restricted by it"
     gaps = []
+    if policy.get("net") and not seccomp:
+        gaps.append("UDP and other non-TCP sockets are not refused (no pyseccomp/libseccomp)")
     if abi < 2:
         gaps.append("files may not be moved between folders (Landlock ABI 1)")
     if abi < 3:
         gaps.append("truncating a readable file is not restricted (Landlock ABI < 3)")
-    if policy.get("net") and abi < 4:
+    if policy.get("net") and abi < 4 and not seccomp:
         gaps.append("TCP is not restricted by Landlock (ABI < 4, kernel < 6.7)")
     if policy.get("scope") and abi < 6:
         gaps.append("signals and abstract Unix sockets are not scoped to the probe (Landlock ABI < 6, kernel < 6.12)")
@@ -103,8 +109,12 @@ def restrict(policy):
     could not enforce, in words. Raises OSError when Landlock exists but refuses the ruleset
     (the caller must then not run student code)."""
     abi = abi_version()
-    gaps = missing(abi, policy)
+    seccomp = _seccomp(policy) if policy.get("net") else None  # imported while it is still readable
+    gaps = missing(abi, policy, seccomp is not None)
     if abi == 0:
+        if seccomp is not None:
+            _set_no_new_privs(_libc())
+            _refuse_inet_sockets(seccomp)
         return gaps
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
@@ -131,14 +141,45 @@ def restrict(policy):
         for path in policy.get("write", []):
             for entry in _tree_without(os.path.realpath(path), hidden):
                 _add(libc, ruleset, entry, fs)
-        if libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), ctypes.c_ulong(1), ctypes.c_ulong(0),
-                      ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-            raise _error("prctl(PR_SET_NO_NEW_PRIVS)")
+        _set_no_new_privs(libc)
         if libc.syscall(ctypes.c_long(SYS_RESTRICT_SELF), ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
             raise _error("landlock_restrict_self")
     finally:
         os.close(ruleset)
+    if seccomp is not None:
+        _refuse_inet_sockets(seccomp)
     return gaps
+
+
+def _set_no_new_privs(libc):
+    if libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), ctypes.c_ulong(1), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        raise _error("prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def _seccomp(policy):
+    """pyseccomp from the folder the grader named, or None (not installed, no libseccomp)."""
+    folder = policy.get("seccomp_dir")
+    if not folder:
+        return None
+    sys.path.insert(0, folder)
+    try:
+        import pyseccomp
+    except Exception:  # RuntimeError when libseccomp is missing; a gap the report names
+        return None
+    finally:
+        sys.path.remove(folder)
+    return pyseccomp
+
+
+def _refuse_inet_sockets(seccomp):
+    import errno
+    import socket
+
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    for family in (socket.AF_INET, socket.AF_INET6):
+        rules.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.EQ, family))
+    rules.load()
 
 
 def _tree_without(root, hidden):

@@ -23,6 +23,7 @@ into the job folder (`landlock/policy.json`, beside a copy of grader/probes/land
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -84,10 +85,12 @@ class LandlockSandbox:
                 "the probe; rlimits; " % self.abi)
         text += ("an unprivileged uid of its own per grading process" if self.root else
                  "it runs as the grader's own user")
-        text += ("; not stopped: UDP and other non-TCP sockets (e.g. a datagram to a local service), connecting "
-                 "to Unix sockets by path, and seeing which processes exist (their command lines in /proc, for "
-                 "the runner only); the disk cap is a size watch plus a per-file limit, not a quota")
-        gaps = landlock_rules.missing(self.abi, {"net": True, "scope": True})
+        if _seccomp_dir():
+            text += "; a seccomp filter refuses every new IPv4/IPv6 socket (UDP too)"
+        text += ("; not stopped: connecting to Unix sockets by path, seeing which paths exist, and which "
+                 "processes exist (their command lines in /proc, for the runner only); the disk cap is a size "
+                 "watch plus a per-file limit, not a quota")
+        gaps = landlock_rules.missing(self.abi, {"net": True, "scope": True}, bool(_seccomp_dir()))
         return text + ("; this kernel lacks: " + gaps if gaps else "")
 
     # ------------------------------------------------------------------ level interface
@@ -131,7 +134,7 @@ class LandlockSandbox:
         tops = [f"/{n}" for n in sorted(os.listdir("/")) if n != "proc"]
         task_layer = {"read": tops, "write": tops, "hidden": [], "net": True, "scope": True}
         return {"read": read, "write": write, "hidden": hidden, "net": True, "scope": True,
-                "task_layer": task_layer}
+                "task_layer": task_layer, **({"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {})}
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
         uid, gid, switch = self.uid, self.gid, self.root
@@ -202,6 +205,18 @@ class LandlockSandbox:
             return (False, f"the Landlock system calls are refused here (a container's seccomp profile older than "
                            f"Docker 23?): {err}", "update the container runtime, or use --sandbox process")
         return False, f"a trial Landlock sandbox failed: {err}", "run `mlp-grader doctor`"
+
+
+@functools.cache  # find_library runs ldconfig: once per process
+def _seccomp_dir() -> str:
+    """The folder holding pyseccomp (the `landlock` extra) when it and libseccomp are there."""
+    import ctypes.util
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyseccomp")
+    if spec is None or not spec.origin or ctypes.util.find_library("seccomp") is None:
+        return ""
+    return os.path.dirname(spec.origin)
 
 
 def _all_site_dirs() -> list[Path]:
