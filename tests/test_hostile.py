@@ -4,9 +4,9 @@ Each attack is a small student `mlp.py` in tests/fixtures/hostile/<attack>/ that
 correct model (tests/fixtures/hostile/_base/mlp_base.py, copied beside it) and puts its attack
 in one method, usually predict(); so the exact score says what the attack cost. Every attack is
 graded through the real engine with the offline digits data and the training-on-data checks
-skipped (25 autograded points; predict_hidden is worth 2), at the `bwrap` level (SKIPPED with
-the reason when it is not available here, never passed) and at the `process` level, where the
-expectation says precisely what that level does not stop. Attacks on the data channel, which
+skipped (25 autograded points; predict_hidden is worth 2), at the `bwrap` and `landlock` levels
+(each SKIPPED with the reason when it is not available here, never passed) and at the `process`
+level, where the expectation says precisely what that level does not stop. Attacks on the data channel, which
 no sandbox level takes part in, run once, at the strongest level that works here. Every test
 also checks that no process of any probe is still running afterwards. The outcomes are listed
 in tests/fixtures/hostile/SCENARIOS.md.

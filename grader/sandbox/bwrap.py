@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Callable
 
 from .core import HIDDEN_SITE_ENTRIES, GiB, Limits, _set, _site_dirs
-from .unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS, DoctorRow, _blocked_dir,  # noqa: F401
-                           _chown_tree, _has_acl, _in_container, _interpreter_roots, _may, _read, _real,
-                           _seccomp_filtered, _under_system, reach)
+from .unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+                           _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read, _real,
+                           _seccomp_filtered, reach)
 
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
