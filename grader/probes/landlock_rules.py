@@ -12,7 +12,8 @@ system calls and three structures, written down here once, for every ABI from 1 
 
 A policy is plain data (JSON in the job folder), written by the trusted grader:
   {"read": [paths], "write": [paths], "hidden": [paths], "net": true, "scope": true,
-   "seccomp_dir": folder holding pyseccomp.py, or absent}
+   "seccomp_dir": folder holding pyseccomp.py, or absent, "expanded": true when `read` is
+   already resolved and split around `hidden` by the grader}
 `read` paths get read and execute rights on their whole tree minus `hidden` subtrees (a tree
 that holds a hidden path is split into its entries, recursively); `write` paths get every
 file-system right. `net`: refuse TCP bind and connect (ABI 4+). `scope`: signals and abstract
@@ -25,6 +26,7 @@ import ctypes
 import json
 import os
 import platform
+import stat
 import sys
 
 # System call numbers: the same on every architecture (the unified table), Linux 5.13+.
@@ -136,7 +138,9 @@ def restrict(policy):
     try:
         hidden = [os.path.realpath(p) for p in policy.get("hidden", [])]
         for path in policy.get("read", []):
-            for entry in _tree_without(os.path.realpath(path), hidden):
+            # "expanded": the grader already resolved the paths and took out the hidden trees
+            entries = [path] if policy.get("expanded") else _tree_without(os.path.realpath(path), hidden)
+            for entry in entries:
                 _add(libc, ruleset, entry, READ_RIGHTS & fs)
         for path in policy.get("write", []):
             for entry in _tree_without(os.path.realpath(path), hidden):
@@ -191,13 +195,15 @@ def _tree_without(root, hidden):
         return []
     out = []
     try:
-        names = sorted(os.listdir(root))
+        with os.scandir(root) as found:
+            entries = sorted(found, key=lambda e: e.name)
     except OSError:
         return []
-    for name in names:
-        # Resolved first: a rule on a link is a rule on its target (a venv's lib64 -> lib would
-        # otherwise grant all of lib, the hidden site-packages included).
-        out += _tree_without(os.path.realpath(os.path.join(root, name)), hidden)
+    for entry in entries:
+        # A link is resolved first: a rule on a link is a rule on its target (a venv's lib64 -> lib
+        # would otherwise grant all of lib, the hidden site-packages included).
+        child = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+        out += _tree_without(child, hidden)
     return list(dict.fromkeys(out))  # a link to a sibling gives its entries twice
 
 
@@ -207,7 +213,7 @@ def _add(libc, ruleset, path, rights):
     except OSError:
         return  # gone, or not reachable by this uid: nothing to allow
     try:
-        if not os.path.isdir(path):
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= FILE_RIGHTS
         rule = _PathBeneathAttr(rights, fd)
         if libc.syscall(ctypes.c_long(SYS_ADD_RULE), ctypes.c_int(ruleset), ctypes.c_int(RULE_PATH_BENEATH),

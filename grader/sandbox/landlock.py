@@ -125,15 +125,20 @@ class LandlockSandbox:
         read = [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
         read += [p for p in (*ETC_FILES, *DEVICES) if os.path.exists(p)]
         read += [str(r) for r in _interpreter_roots()] + [os.path.realpath(sys.executable)]
-        read += allowed + [str(jobdir), *map(str, readable), "/proc"]
-        hidden = [str(d) for d in _all_site_dirs()] + [str(d / rel) for d in _site_dirs() for rel in DATASET_ENTRIES]
+        read += allowed
+        hidden = [str(d) for d in _hidden_site_parts()] + [str(d / rel) for d in _site_dirs() for rel in DATASET_ENTRIES]
         hidden += [str(p) for p in _grader_material()]
+        hidden = [h for h in hidden if os.path.exists(h)]  # (a name that is not there needs no split)
+        own = [os.path.realpath(p) for p in (jobdir, *readable)]
+        real = [os.path.realpath(h) for h in hidden]  # (the job's own folders: not cached, one per probe)
+        read = [*_expanded(tuple(read), tuple(hidden)), *(e for o in own for e in landlock_rules._tree_without(o, real)),
+                "/proc"]
         write = [str(p) for p in writable] + ["/dev/null"]
         # The second layer (each task, and the kernel): everything the first allows except /proc.
         # (Listed here: the runner may not list / once restricted.)
         tops = [f"/{n}" for n in sorted(os.listdir("/")) if n != "proc"]
         task_layer = {"read": tops, "write": tops, "hidden": [], "net": True, "scope": True}
-        return {"read": read, "write": write, "hidden": hidden, "net": True, "scope": True,
+        return {"read": read, "expanded": True, "write": write, "hidden": hidden, "net": True, "scope": True,
                 "task_layer": task_layer, **({"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {})}
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
@@ -180,7 +185,7 @@ class LandlockSandbox:
                             f"Python and the grader outside it, e.g. under /opt")
         forbidden = Path(__file__).resolve()
         policy = {"read": [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
-                  + [str(r) for r in _interpreter_roots()], "hidden": [str(d) for d in _all_site_dirs()],
+                  + [str(r) for r in _interpreter_roots()], "hidden": [str(d) for d in _hidden_site_parts()],
                   "write": [], "net": True, "scope": True}
         if forbidden.is_relative_to(Path(sys.prefix)) or forbidden.is_relative_to(Path(sys.base_prefix)):
             policy["hidden"].append(str(forbidden.parent))
@@ -219,14 +224,23 @@ def _seccomp_dir() -> str:
     return os.path.dirname(spec.origin)
 
 
-def _all_site_dirs() -> list[Path]:
-    """site-packages of this environment and of the installation under it (a virtual
-    environment's base): whatever is installed there is not readable unless the site view has it."""
+def _hidden_site_parts() -> list[Path]:
+    """Every site-packages under the Python installation: the site view grants what student code
+    may import from those in use; others (a virtual environment's base) stay hidden whole."""
     found = set(_site_dirs())
     for base in {sys.base_prefix, sys.prefix}:
         paths = sysconfig.get_paths(vars={"base": base, "platbase": base})
         found.update(Path(paths[k]) for k in ("purelib", "platlib") if Path(paths[k]).is_dir())
     return sorted(found)
+
+
+@functools.cache  # the installation does not change while the grader runs
+def _expanded(read: tuple[str, ...], hidden: tuple[str, ...]) -> tuple[str, ...]:
+    """`read` minus `hidden` as the list of trees the runner places a rule on each: listed here
+    once, so that a probe start costs one rule per entry and no folder listing."""
+    real = [os.path.realpath(h) for h in hidden]
+    entries = (e for r in read for e in landlock_rules._tree_without(os.path.realpath(r), real))
+    return tuple(dict.fromkeys(entries))
 
 
 def _grader_material() -> list[Path]:
