@@ -146,11 +146,10 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
         if progress:
             progress(len(summary.results) - summary.reused, len(todo), todo[i][1].name, time.monotonic() - started)
 
-    if summary.jobs == 1:
-        for i in range(len(todo)):
-            done(i, work(i))
-    else:
-        run_pool(len(todo), summary.jobs, work, done, lost)
+    # Even with one worker the grading happens in a forked worker, never in this process, which
+    # writes the results: a submission that kills its grading (its probe's or kernel's ancestors)
+    # costs a worker, is graded once more, and the second time gets a row that says so.
+    run_pool(len(todo), summary.jobs, work, done, lost)
 
 
 def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], course: CourseDir, out_dir: Path,
@@ -212,13 +211,23 @@ def _reusable(grader: Grader, entry: Entry, out: Path) -> Result | None:
 
 
 def _grade_one(grader: Grader, folder: Path, out: Path | None) -> Result:
-    """One submission folder, no layout handling (the student self-check, the Gradescope run)."""
+    """One submission folder, no layout handling (the student self-check, the Gradescope run).
+    Graded in a forked worker (see _run): this process always has a result to return."""
     entry = Entry(folder.name, folder, "folder")
     try:
         entry.content_hash = load_submission(folder).content_hash
     except GraderError as exc:
         entry.error = str(exc)
-    return _grade_entry(grader, entry, out)
+    got: list[Result] = []
+
+    def lost(_: int, reason: str) -> Result:
+        result = _ungradable(grader, entry, reason)
+        if out is not None:
+            _write(result, out)
+        return result
+
+    run_pool(1, 1, lambda _: _grade_entry(grader, entry, out), lambda _, result: got.append(result), lost)
+    return got[0]
 
 
 def _grade_entry(grader: Grader, entry: Entry, out: Path | None) -> Result:

@@ -11,7 +11,7 @@ from .errors import GraderError
 
 # Each command imports what it uses when it runs: `check` on a student's machine must not
 # import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
-SANDBOX_CHOICES = ["bwrap", "process", "none"]
+SANDBOX_CHOICES = ["bwrap", "landlock", "process", "none"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +366,7 @@ def cmd_assign(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .bwrap import doctor
+    from .sandbox import doctor
 
     rows = doctor()
     for row in rows:

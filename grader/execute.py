@@ -40,8 +40,41 @@ from .sandbox import GiB, Limits, build_site_view, probe_environment, python_exe
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
 # notebook's folder (Jupyter's behaviour: a notebook imports the modules beside it).
-BOOT = ("import site, sys; site.addsitedir(sys.argv.pop(1)); sys.path.insert(0, ''); "
+# At the landlock level the kernel restricts itself (both layers of the job's policy: no /proc)
+# before anything else is imported; a policy the kernel refuses stops the kernel.
+LANDLOCK_BOOT = (
+    "import os, json; d = os.path.join(os.path.dirname(sys.argv[1]), 'landlock'); "
+    "p = os.path.join(d, 'policy.json'); sys.path.insert(0, d); "
+    "L = __import__('landlock_rules') if os.path.isfile(p) else None; sys.path.remove(d); "
+    "P = L and json.load(open(p)); L and (L.restrict(P), L.restrict(P['task_layer'])); ")
+BOOT = ("import site, sys; " + LANDLOCK_BOOT + "site.addsitedir(sys.argv.pop(1)); sys.path.insert(0, ''); "
         "from ipykernel import kernelapp; kernelapp.launch_new_instance()")
+# The kernel's parent: a small process of the sandbox's own (started with the level's limits and,
+# as root, its uid), never the grader, so a cell that kills its parent ends its own kernel only.
+# It ignores the signals jupyter_client sends to the kernel's process group (the kernel gets
+# them too), waits, and ends as the kernel did (same status or signal); the kernel gets SIGKILL
+# if the nanny dies.
+NANNY = (
+    "import ctypes, os, signal, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"  # PR_SET_PDEATHSIG
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):\n"
+    "    signal.signal(s, signal.SIG_IGN)\n"
+    "while True:\n"
+    "    try:\n"
+    "        _, status = os.waitpid(pid, 0)\n"
+    "        break\n"
+    "    except ChildProcessError:\n"
+    "        os._exit(1)\n"
+    "    except InterruptedError:\n"
+    "        pass\n"
+    "if os.WIFSIGNALED(status):\n"  # die the same way, so the grader can say why
+    "    if os.WTERMSIG(status) != signal.SIGKILL:\n"
+    "        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)\n"
+    "    os.kill(os.getpid(), os.WTERMSIG(status))\n"
+    "os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)\n")
 STARTUP_SECONDS = 60.0  # an ipykernel starts in 1-3 s; a loaded machine may need much more
 MAX_RESTARTS = 3  # after that, the remaining cells are reported as not run
 MAX_OUTPUT_CHARS = 100_000  # text kept per cell; a print loop must not fill the grader's memory
@@ -184,7 +217,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         if getattr(self.sandbox, "root", False):  # bwrap as root: the kernel runs as another uid
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.gid)
-        cmd = self.sandbox.command(kernel_cmd, self.jobdir, self.readable, [self.workdir])
+        cmd = [python_executable(), "-I", "-S", "-B", "-c", NANNY,
+               *self.sandbox.command(kernel_cmd, self.jobdir, self.readable, [self.workdir])]
         env = probe_environment(self.jobdir / "home")
         log = open(self.jobdir / "out" / "kernel.log", "ab")  # noqa: SIM115 - closed in cleanup
         self._log = log
@@ -197,9 +231,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
         # Not independent: jupyter_client passes JPY_PARENT_PID and ipykernel exits when the grader
         # does. In bwrap's pid namespace that pid does not exist (ipykernel would quit at once);
-        # there --die-with-parent does the same job.
+        # there --die-with-parent does the same job. (landlock: no pid namespace, like process.)
         kw.update(env=env, cwd=str(self.workdir), stdout=log, stderr=log, preexec_fn=preexec,
-                  independent=self.sandbox.name != "process")
+                  independent=getattr(self.sandbox, "pid_namespace", self.sandbox.name != "process"))
         await super()._async_launch_kernel(cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:

@@ -53,7 +53,8 @@ python3 -m venv "$ROOT/venv"
 "$ROOT/venv/bin/pip" install --quiet "$SOURCE/mlp-grader"
 mkdir -p "$SOURCE/data"
 {fetch}
-# The bwrap level runs student code as an unprivileged user: it must be able to read Python.
+# The bwrap and landlock levels run student code as an unprivileged uid (run_autograder is root):
+# it must be able to read Python.
 chmod -R a+rX "$ROOT/venv" "$SOURCE"
 "$ROOT/venv/bin/mlp-grader" doctor || true
 """

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from grader import bwrap
-from grader.bwrap import BwrapSandbox, doctor
+from grader.bwrap import BwrapSandbox
+from grader.sandbox import doctor
 from grader.probe import Task, run_probe
 from grader.sandbox import GiB
 
@@ -68,7 +69,7 @@ def observe(sandbox, workdir: Path, body: str, *, timeout: float = 20.0, memory:
 
 def test_doctor_rows_say_why_and_how():
     rows = doctor()
-    assert [r.level for r in rows] == ["bwrap", "process", "none"]
+    assert [r.level for r in rows] == ["bwrap", "landlock", "process", "none"]
     for row in rows:
         assert isinstance(row.works, bool) and row.reason.strip()
         if not row.works:
@@ -141,7 +142,9 @@ def test_doctor_command_prints_every_level_and_the_install_command(monkeypatch, 
     assert "bwrap    NOT AVAILABLE: bubblewrap is not installed." in out
     assert "fix: apt-get install bubblewrap" in out
     assert "process  works" in out and "none     works" in out and "never chosen automatically" in out
-    assert "default level here: process" in out
+    from grader.sandbox.landlock import LandlockSandbox
+
+    assert f"default level here: {'landlock' if LandlockSandbox().available()[0] else 'process'}" in out
 
 
 def test_blocked_dir_names_the_folder_in_the_way():
@@ -357,7 +360,8 @@ def test_engine_grades_reference_full_marks(sandbox, monkeypatch):
     import grader.sandbox as levels
     from grader.engine import GradeOptions, Grader
 
-    monkeypatch.setattr(levels, "sandbox_levels", lambda: {"bwrap": BwrapSandbox, "process": levels.ProcessSandbox})
+    monkeypatch.setattr(levels.levels, "sandbox_levels",
+                        lambda: {"bwrap": BwrapSandbox, "process": levels.ProcessSandbox})
     with Grader("pset4", GradeOptions(sandbox="bwrap", dataset="digits")) as g:
         result = g.grade(REPO / "reference" / "pset4")
     assert result.sandbox == "bwrap"

@@ -4,9 +4,9 @@ Each attack is a small student `mlp.py` in tests/fixtures/hostile/<attack>/ that
 correct model (tests/fixtures/hostile/_base/mlp_base.py, copied beside it) and puts its attack
 in one method, usually predict(); so the exact score says what the attack cost. Every attack is
 graded through the real engine with the offline digits data and the training-on-data checks
-skipped (25 autograded points; predict_hidden is worth 2), at the `bwrap` level (SKIPPED with
-the reason when it is not available here, never passed) and at the `process` level, where the
-expectation says precisely what that level does not stop. Attacks on the data channel, which
+skipped (25 autograded points; predict_hidden is worth 2), at the `bwrap` and `landlock` levels
+(each SKIPPED with the reason when it is not available here, never passed) and at the `process`
+level, where the expectation says precisely what that level does not stop. Attacks on the data channel, which
 no sandbox level takes part in, run once, at the strongest level that works here. Every test
 also checks that no process of any probe is still running afterwards. The outcomes are listed
 in tests/fixtures/hostile/SCENARIOS.md.
@@ -47,7 +47,8 @@ from conftest import FIXTURES, REPO
 HOSTILE = FIXTURES / "hostile"
 OPTIONS = GradeOptions(dataset="digits", skip_data=True)
 MAX = 25.0
-LEVELS = ("bwrap", "process")
+LEVELS = ("bwrap", "landlock", "process")
+WALLED = ("bwrap", "landlock")  # the levels that hide the filesystem and the network
 ROOT = os.geteuid() == 0
 
 # The checks a probe runs after the first predict task, in task order: what killing the runner loses.
@@ -68,8 +69,8 @@ def _graders():
 
 @pytest.fixture(params=LEVELS)
 def level(request):
-    if request.param == "bwrap":
-        request.getfixturevalue("bwrap_sandbox")  # a skip with the reason when bwrap does not work here
+    if request.param in WALLED:  # a skip with the reason when the level does not work here
+        request.getfixturevalue(f"{request.param}_sandbox")
     return request.param
 
 
@@ -85,12 +86,15 @@ def grader(level, _graders):
 @pytest.fixture
 def strongest(request, _graders):
     """For attacks on the data channel, which no sandbox level is part of: graded once, at the
-    strongest level that works here (bwrap in CI; the process level where it cannot run)."""
-    try:
-        request.getfixturevalue("bwrap_sandbox")
-        level = "bwrap"
-    except pytest.skip.Exception:
-        level = "process"
+    strongest level that works here (bwrap in CI; landlock or the process level where it cannot run)."""
+    level = "process"
+    for name in WALLED:
+        try:
+            request.getfixturevalue(f"{name}_sandbox")
+            level = name
+            break
+        except pytest.skip.Exception:
+            pass
     if level not in _graders:
         _graders[level] = Grader("pset4", replace(OPTIONS, sandbox=level))
     yield _graders[level], level
@@ -196,6 +200,15 @@ def test_searching_the_disk_for_the_reference(grader, level, tmp_path):
         assert set(lost) == {c.id for c in result.checks() if c.status != "skipped"} - {"history_format"}
         seen = observed(result)
         assert seen["found"] == [] and seen["visits"] > 1000  # it looked, and found nothing
+    elif level == "landlock":
+        # Landlock hides no names (no mount namespace): told where the repository is, the module
+        # sees that reference/pset4/mlp.py exists, but opening it is refused, so it does not even
+        # import. Every check is lost, each with the refusal as the reason.
+        checks = [c for c in result.checks() if c.status != "skipped"]
+        assert result.autograded_points == 0 and checks
+        assert all(c.points == 0 and c.status == "error" for c in checks)
+        assert "PermissionError" in by_id(result)["sigmoid_toy_loss"].message
+        assert "reference/pset4/mlp.py" in by_id(result)["sigmoid_toy_loss"].details.get("error", "")
     else:
         # NOT STOPPED at the process level: the filesystem is visible, the reference is found.
         assert_score(result, level, MAX, {})
@@ -208,8 +221,11 @@ def test_importing_and_patching_the_grader(grader, level, tmp_path):
     seen = observed(result)
     assert seen["imported"] == []  # not on its import path at any level
     assert seen["numpy_patched"]  # patches happen in its own process only: the score is unchanged
-    if level == "bwrap":
-        assert seen["job_files_written"] == 0 and seen["grader_files_writable"] == []
+    if level in WALLED:
+        assert seen["job_files_written"] == 0
+        # (landlock as an ordinary user: access(2) answers from the file modes, which Landlock does not
+        # change; opening the files is refused all the same, as the tamper test shows)
+        assert seen["grader_files_writable"] == [] or (level == "landlock" and not ROOT)
     else:
         # Not stopped at the process level: it may write the job's files (already read, so
         # harmless), and the grader's own files are as writable as for the grader's user.
@@ -382,6 +398,9 @@ def test_network_connection(grader, level, tmp_path):
     if level == "bwrap":
         assert seen["connect"] in ("ConnectionRefusedError", "OSError", "TimeoutError")
         assert seen["interfaces"] == ["lo"] and accepted == []
+    elif level == "landlock":
+        # The host's interfaces stay visible (no namespace); TCP connect is refused by Landlock.
+        assert seen["connect"] == "PermissionError" and accepted == []
     else:
         # NOT STOPPED at the process level: the probe shares the host's network.
         assert seen["connect"] == "connected" and accepted and set(accepted) == {b"LEAK"}
@@ -392,14 +411,57 @@ def test_killing_the_runner_costs_only_the_remaining_checks(grader, level, tmp_p
     # namespace, every process it may signal). What the probe had not run yet is lost; the
     # grader (this test run) survives and grades the next submission normally.
     result = grader.grade(submission(tmp_path, "kill_parent"))
-    assert_score(result, level, 15, {c: ("error", "the probe stopped before this task ran") for c in AFTER_PREDICT})
+    if level == "landlock":
+        # Each task is a Landlock domain of its own, nested in the runner's: it may not signal the
+        # runner (kill fails), and it may not list /proc (its search for more victims raises).
+        assert_score(result, level, MAX - 2, {"predict_hidden": ("error", "PermissionError")})
+    else:
+        assert_score(result, level, 15, {c: ("error", "the probe stopped before this task ran")
+                                         for c in AFTER_PREDICT})
     assert_score(grader.grade(correct(tmp_path)), level, MAX, {})
+
+
+def test_killing_the_grader_with_one_job_costs_that_submission_only(level, tmp_path):
+    # With --jobs 1 (and so for one-off grading and Gradescope) predict() kills the process that
+    # grades it. The process that writes results never runs a probe itself: a worker does, and
+    # the submission that kills its worker twice gets a row saying so; the next one is graded.
+    from grader.api import grade_folder
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    submission(folder, "kill_grading", **{"spare_pid.txt": str(os.getpid())}).rename(folder / "a-killer")
+    correct(folder, "b-honest")
+    summary = grade_folder(folder, tmp_path / "out", "pset4", replace(OPTIONS, sandbox=level), jobs=1)
+    rows = {r.submission: r for r in summary.results}
+    assert sorted(rows) == ["a-killer", "b-honest"] and summary.jobs == 1
+    assert_score(rows["b-honest"], level, MAX, {})
+    assert json.loads((tmp_path / "out" / "b-honest" / "result.json").read_text())["autograded_points"] == MAX
+    killer = rows["a-killer"]
+    if level == "process":
+        # NOT STOPPED at the process level: it may kill the worker, every time; the row says so.
+        assert killer.autograded_points == 0
+        assert killer.error == "the grading worker was killed by SIGKILL while grading this submission, twice"
+        assert (tmp_path / "out" / "a-killer" / "result.json").is_file()
+    else:
+        # bwrap: the grader is outside its pid namespace; landlock: it may not read the runner's
+        # /proc entries to find it (nor signal it if it did).
+        assert_score(killer, level, MAX - 2, ONLY_PREDICT)
+        seen = observed(killer)
+        assert seen["outcome"] == "not tried"
+        assert seen["grader"] == ("found" if level == "bwrap" else "PermissionError")
 
 
 def test_reading_proc_of_the_parent(grader, level, tmp_path):
     result = grader.grade(submission(tmp_path, "proc_parent"))
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
     seen = observed(result)
+    if level == "landlock":
+        # No /proc at all for a task: not its runner's files, not even the list of processes (so
+        # it cannot find its parent's parent either).
+        assert seen["visible"] == "PermissionError" and not seen["grader_visible"]
+        assert seen["ancestors"] == [{"pid": seen["ancestors"][0]["pid"], "environ": "PermissionError",
+                                      "cwd": "PermissionError"}]
+        return
     runner, above = seen["ancestors"][0], seen["ancestors"][1:]
     if level == "bwrap":
         assert not seen["grader_visible"] and seen["visible"] <= 5  # its own pid namespace
@@ -410,6 +472,28 @@ def test_reading_proc_of_the_parent(grader, level, tmp_path):
         # readable by the same user; the runner is not dumpable, which stops all but root.
         assert seen["grader_visible"] and above[0]["environ"] == "readable"
         assert runner["environ"] == ("readable" if ROOT else "PermissionError")
+
+
+def test_signalling_and_reading_the_grader(grader, level, tmp_path):
+    # predict() is told the grader's pid (this test run), reads its memory map and environment
+    # via /proc and sends it signal 0 and SIGCONT (harmless, but proof that any signal would go
+    # through), and signal 0 to the process that runs the probe.
+    result = grader.grade(submission(tmp_path, "signal_grader", **{"grader_pid.txt": str(os.getpid())}))
+    assert_score(result, level, MAX - 2, ONLY_PREDICT)
+    seen = observed(result)
+    if level == "bwrap":
+        # Its own pid namespace: the grader's pid does not exist there.
+        assert seen["grader_signal0"] == seen["grader_sigcont"] == "ProcessLookupError"
+        assert seen["grader_maps"] == seen["grader_environ"] == "FileNotFoundError"
+        assert seen["runner_signal0"] == "done"  # the runner is inside the same namespace
+    elif level == "landlock":
+        # Signals are scoped to the task's own Landlock domain: not the grader, not even its runner.
+        assert seen["grader_signal0"] == seen["grader_sigcont"] == seen["runner_signal0"] == "PermissionError"
+        assert seen["grader_maps"] == seen["grader_environ"] == "PermissionError"
+    else:
+        # NOT STOPPED at the process level: the same user (or root) may signal and read the grader.
+        assert seen["grader_signal0"] == seen["grader_sigcont"] == seen["runner_signal0"] == "done"
+        assert seen["grader_maps"] == seen["grader_environ"] == "done"
 
 
 def test_environment_secrets(level, tmp_path):
@@ -433,8 +517,10 @@ def test_environment_secrets(level, tmp_path):
     assert env["MLP_GRADER_TEST_SECRET"] not in proc.stdout
     seen = json.loads(out["error"].rsplit("OBSERVED ", 1)[1].splitlines()[0])
     assert "MLP_GRADER_TEST_SECRET" not in seen["own_env"]  # a scrubbed environment at every level
-    if level == "bwrap":
+    if level in WALLED:
         assert seen["found"] == []
+        if level == "landlock":
+            assert seen["environ_readable"] == 0  # not even its own: no /proc for a task
     else:
         # NOT STOPPED at the process level: the grader's /proc/<pid>/environ is readable by the
         # same user, and the secret is there.
@@ -457,7 +543,7 @@ def test_tampering_with_other_submissions_and_the_output(grader, level, tmp_path
     seen = observed(result)
     victim_result = grader.grade(victim)
     planted = (grader._scratch / "planted-by-student.txt").exists()
-    if level == "bwrap":
+    if level in WALLED:
         assert seen["written"] == [] and not planted  # (its own private /tmp it may write)
         assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
         assert sorted(p.name for p in victim.iterdir()) == ["mlp.py"]
@@ -540,7 +626,10 @@ def test_probe_sees_only_the_arrays_it_needs(probe_level, level, scratch):
         job = json.load(open(os.path.join(sys.argv[1], 'job.json')))
         data = job['data_dir']
         R['data'] = sorted(os.listdir(data))
-        R['beside'] = sorted(os.listdir(os.path.dirname(data)))
+        try:
+            R['beside'] = sorted(os.listdir(os.path.dirname(data)))
+        except OSError as exc:
+            R['beside'] = type(exc).__name__
         R['job_files'] = sorted(f for _, _, fs in os.walk(sys.argv[1]) for f in fs if 'y_test' in f)
         try:
             from sklearn.datasets import load_digits
@@ -551,8 +640,10 @@ def test_probe_sees_only_the_arrays_it_needs(probe_level, level, scratch):
     # The held-out labels never leave the parent: only these five arrays exist for the probe.
     assert seen["data"] == ["X_test.npy", "X_train.npy", "X_val.npy", "y_train.npy", "y_val.npy"]
     assert seen["job_files"] == []
-    if level == "bwrap":
-        assert "answers.npy" not in seen["beside"]  # only the data folder is mounted
+    if level in WALLED:
+        # bwrap: only the data folder is mounted; landlock: the folder above it may not be listed
+        assert "answers.npy" not in seen["beside"]
+        assert level == "bwrap" or seen["beside"] == "PermissionError"
         assert seen["digits_labels"] != 1797  # scikit-learn's bundled copy (all digits labels) is masked
     else:
         # NOT STOPPED at the process level: files beside the data folder, and scikit-learn's
@@ -574,7 +665,7 @@ def test_poisoned_data_folder_is_not_reused(probe_level, level, scratch):
         except OSError as exc:
             R['poisoned'] = type(exc).__name__
     """, data_dir)
-    if level == "bwrap":
+    if level in WALLED:
         assert seen["poisoned"] in ("OSError", "PermissionError")
         assert np.array_equal(np.load(data_dir / "X_train.npy"), ds.X_train)
     else:
@@ -644,16 +735,17 @@ def test_zip_uploads_in_a_folder_become_rows_with_the_reason(tmp_path):
 CORRECT = ("correct_loops", "correct_is_compare", "correct_helpers", "correct_unstable_predict")
 
 
-def _batch_scores(folder: Path, out: Path, skip_data: bool) -> dict[str, list]:
+def _batch_scores(folder: Path, out: Path, skip_data: bool, level: str | None = None) -> dict[str, list]:
     from grader.api import grade_folder
 
-    summary = grade_folder(folder, out, "pset4", GradeOptions(dataset="digits", skip_data=skip_data))
+    summary = grade_folder(folder, out, "pset4", GradeOptions(sandbox=level, dataset="digits", skip_data=skip_data))
     assert not summary.failed, [(r.submission, r.error) for r in summary.failed]
     return {r.submission: [r.sandbox, r.autograded_points] + [(c.id, c.points, c.status) for c in r.checks()]
             for r in summary.results}
 
 
-def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...], skip_data: bool) -> None:
+def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...], skip_data: bool,
+                            level: str | None = None) -> None:
     """`honest` correct submissions graded alone, then beside `attacks` (named to sort first, so
     they run before or beside them), by grade_folder at the default (strongest) level with the
     digits data and the default number of workers: every honest submission gets exactly the
@@ -670,10 +762,10 @@ def _batch_with_and_without(tmp_path: Path, honest: int, attacks: tuple[str, ...
         sub.rename(mixed / f"a-{attack}")
         (mixed / f"a-{attack}" / "targets.json").write_text(json.dumps({"victim": str(victim),
                                                                         "out_dir": str(tmp_path / "out-mixed")}))
-    expected = _batch_scores(alone, tmp_path / "out-alone", skip_data)
-    got = _batch_scores(mixed, tmp_path / "out-mixed", skip_data)
+    expected = _batch_scores(alone, tmp_path / "out-alone", skip_data, level)
+    got = _batch_scores(mixed, tmp_path / "out-mixed", skip_data, level)
     assert {name: got[name] for name in expected} == expected
-    assert all(v[0] == choose_sandbox().name for v in got.values())
+    assert all(v[0] == (level or choose_sandbox().name) for v in got.values())
     for attack in attacks:
         assert got[f"a-{attack}"][1] < (25 if skip_data else 45)  # each attack cost its author something
     assert sorted(p.name for p in victim.iterdir()) == sorted(p.name for p in (alone / "student00").iterdir())
@@ -683,6 +775,13 @@ def test_batch_with_three_hostile_neighbours(bwrap_sandbox, tmp_path):
     # Fast version (about 30 s): 4 correct, 3 hostile (fork loop, runner killer, tamperer), the
     # training checks skipped; the slow version below trains on digits (about 2 minutes per 10).
     _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True)
+
+
+def test_batch_with_three_hostile_neighbours_at_landlock(landlock_sandbox, tmp_path):
+    # The same at the landlock level (the default in Docker and on Gradescope): the tamperer
+    # writes into a neighbour's working copy and folder while the parallel batch runs.
+    _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True,
+                            level="landlock")
 
 
 @pytest.mark.slow

@@ -3,9 +3,11 @@ SIGINT (`signal.signal(SIGINT, SIG_IGN); while True: pass` and `while True: try/
 the whole-notebook limit, light-mode planning. Time limits are short so the suite stays fast."""
 from __future__ import annotations
 
+import os
 import socket
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.execute import KernelJob, execute_notebook, names_of, plan_cells
@@ -111,6 +113,62 @@ def test_bwrap_kernel_has_no_network_and_no_view_of_the_grader(tmp_path, bwrap_s
     assert text(nb, 0) == "blocked\n"
     assert text(nb, 1).startswith("False")
     assert report.sandbox == "bwrap"
+
+
+def test_landlock_kernel_cannot_connect_read_the_grader_or_signal_it(tmp_path, landlock_sandbox):
+    with socket.socket() as server:  # the host's loopback: visible, but connect() is refused
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        nb = new_notebook(cells=[
+            new_code_cell("import socket\n"  # refused at socket() (seccomp filter) or at connect() (Landlock)
+                          f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2); print('reached')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            new_code_cell(f"try:\n    open({str(REPO / 'reference' / 'pset4' / 'mlp.py')!r}).read(); print('read')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            # signal 0: the permission check of a kill, delivering nothing (the grader is this test run)
+            new_code_cell("import os\ntry:\n    os.kill(os.getppid(), 0); print('may signal')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            new_code_cell("import os\nos._exit(0)"), new_code_cell("print('after')")])
+        report = run(nb, tmp_path, sandbox=landlock_sandbox)
+        try:
+            server.accept()[0].close()
+            reached = True
+        except OSError:
+            reached = False
+    assert [c.status for c in report.cells] == ["ok", "ok", "ok", "died", "ok"], [c.error for c in report.cells]
+    assert text(nb, 0) == "PermissionError\n" and not reached
+    assert text(nb, 1) == "PermissionError\n"
+    assert text(nb, 2) == "PermissionError\n"
+    assert text(nb, 4) == "after\n"  # a new kernel, restricted the same way
+    assert report.sandbox == "landlock"
+
+
+@pytest.mark.parametrize("level", ["process", "landlock"])
+def test_a_cell_that_kills_its_parent_ends_only_its_own_kernel(tmp_path, level, request):
+    # Before the kernel had a parent of its own, this cell killed the grader (here: this test
+    # run); it checks that its parent is not the grader before it kills, so that a regression
+    # fails this test instead of ending the test run.
+    sandbox = request.getfixturevalue("landlock_sandbox") if level == "landlock" else choose_sandbox("process")
+    grader = os.getpid()
+    nb = new_notebook(cells=[
+        new_code_cell(f"import os, signal\nprint(os.getppid() != {grader})"),
+        new_code_cell(f"if os.getppid() != {grader}:\n    os.kill(os.getppid(), signal.SIGKILL)"),
+        new_code_cell("print('after')")])
+    report = run(nb, tmp_path, sandbox=sandbox)
+    assert text(nb, 0) == "True\n"
+    assert text(nb, 2) == "after\n"  # the grader went on, in a new kernel
+    if level == "landlock":
+        # The kernel's parent is outside its Landlock domain: the kill itself is refused.
+        assert [c.status for c in report.cells] == ["ok", "error", "ok"]
+        assert "PermissionError" in report.cells[1].error
+    else:
+        # NOT STOPPED at the process level: the kill works, but what dies is the kernel's own parent,
+        # and with it the kernel: the cell is reported and a new kernel runs the rest.
+        assert [c.status for c in report.cells] == ["ok", "died", "ok"]
+        assert "SIGKILL" in report.cells[1].reason
+        assert report.restarts == 1
 
 
 def test_notebook_module_is_not_on_the_kernel_path(tmp_path):

@@ -71,7 +71,30 @@ def runner_mode(job):
     return "spawn" if not hasattr(os, "fork") else mode
 
 
+def _enter_landlock(jobdir, first_layer=True):
+    """At the landlock level: restrict this process (and so every task) with the policy the
+    grader wrote, before anything else is read or imported. Returns the policy's second layer
+    (for each task: no /proc, signals only within the task), or None at the other levels. A
+    kernel that refuses the policy raises: better no result than student code unrestricted.
+    `first_layer=False`: a spawned task, which inherited the runner's domain across exec."""
+    folder = os.path.join(jobdir, "landlock")
+    if not os.path.isdir(folder):
+        return None
+    sys.path.insert(0, folder)
+    try:
+        import landlock_rules
+    finally:
+        sys.path.remove(folder)
+    with open(os.path.join(folder, "policy.json"), encoding="utf-8") as fh:
+        policy = json.load(fh)
+    if first_layer:
+        landlock_rules.restrict(policy)
+    layer = policy.get("task_layer")
+    return (lambda: landlock_rules.restrict(layer)) if layer else None
+
+
 def main(jobdir):
+    task_layer = _enter_landlock(jobdir)
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGTERM, _on_term)
@@ -86,6 +109,7 @@ def main(jobdir):
     out_root = os.path.join(jobdir, "out")
     scratch = [job["workdir"], os.environ.get("HOME", "")]
     baseline = _snapshot(scratch)
+    job["task_layer"] = task_layer
     for task in job["tasks"]:
         if spawn:
             header, payload = run_task_spawned(job, jobdir, task, out_root)
@@ -262,6 +286,7 @@ def task_main(jobdir, task_id):
     code = 1
     try:
         _prctl(PR_SET_PDEATHSIG, getattr(signal, "SIGKILL", 9))  # Linux only; no SIGKILL on Windows
+        job["task_layer"] = _enter_landlock(jobdir, first_layer=False)
         _task_limits(job, dict(task, cpu=int(task["cpu"] + SPAWN_STARTUP)))
         probe = _import_probe(job, jobdir, preload=False)
         code = _run_in_child(job, probe, task, out)
@@ -280,6 +305,8 @@ def _task_limits(job, task):
         _limit(resource.RLIMIT_AS, int(task["memory"]))
         _limit(resource.RLIMIT_FSIZE, int(job["max_file"]))
         _limit(resource.RLIMIT_CORE, 0)
+    if job.get("task_layer"):  # landlock: no /proc, signals only within the task
+        job["task_layer"]()
 
 
 def _child(job, probe, task, out):

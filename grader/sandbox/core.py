@@ -1,13 +1,6 @@
-"""Sandbox levels: how a probe process is started and what it is kept from.
-
-`process` (any POSIX system): own session and process group (killed as a whole, and every
-process still in that session too), rlimits, a scrubbed environment, a working copy in a
-temporary folder, and an interpreter started with `-I -S` whose import path holds the
-third-party packages but not the grader, the course material or the reference. It does not hide
-the filesystem or the network: a student who knows where the grader's files are can read them.
-`bwrap` adds a mount namespace with a read-only minimal view, no network and its own pid
-namespace (see grader/bwrap.py). `none` is for a student checking their own code only: no
-limits beyond the per-task wall clock and the process group; never chosen automatically.
+"""What every sandbox level shares: the limits, the probe's environment and import path, and
+`run_sandboxed` (start a command at a level, with a wall clock and capped output, and kill every
+process of it at the end).
 
 Every level has the same interface: `name`, `limitations` (what it does not stop, in words, for
 every result), `warning` (printed by the CLI; empty for the grading levels), `automatic` (may be
@@ -26,9 +19,7 @@ import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from .errors import GraderError
 
 try:
     import resource
@@ -127,109 +118,11 @@ def _venv_config(prefix: Path) -> dict[str, str]:
     return {k.strip().lower(): v.strip() for k, _, v in (ln.partition("=") for ln in lines) if v}
 
 
-class ProcessSandbox:
-    name = "process"
-    warning = ""
-    automatic = True
-    rlimits = True
-    confines_writes = False  # student code can write wherever the grader's user can
-
-    @property
-    def limitations(self) -> str:
-        text = ("process level: rlimits, own process group, scrubbed environment and import path, every "
-                "leftover process of the probe killed; the filesystem and the network are not hidden from "
-                "student code, which runs as the grader's user and can read, write or signal whatever that "
-                "user can (other submissions, the output folder, the grader's /proc entries); disk writes "
-                "are capped per file and in the probe's own folders only")
-        if resource is None:
-            text += ("; on this system (no `resource` module, e.g. Windows) there are no rlimits: no memory, CPU "
-                     "or file-size limit, only the wall clock per task, and each task is a fresh interpreter")
-        if getattr(os, "geteuid", lambda: -1)() == 0:
-            text += "; here the grader runs as root, so student code runs as root too"
-        return text
-
-    def available(self) -> tuple[bool, str]:
-        # Windows too (spawn runner, wall clock only; see `limitations`): a student's self-check
-        # needs some level there, and `none` is never chosen automatically.
-        return (os.name in ("posix", "nt"), "" if os.name in ("posix", "nt") else "needs a POSIX system or Windows")
-
-    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
-                disk_bytes: int | None = None) -> list[str]:
-        """The command line that starts argv at this level; `writable[0]` is the working copy.
-        `disk_bytes`: cap on what the probe may write (a level that cannot enforce it ignores it;
-        the runner also watches the size of its folders)."""
-        return argv
-
-    def preexec(self, limits: Limits) -> Callable[[], None] | None:
-        if resource is None:
-            return None
-
-        def apply() -> None:
-            # The runner and every task inherit these; tasks lower them further.
-            _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
-            _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
-            _set(resource.RLIMIT_CORE, 0)
-            _set(resource.RLIMIT_NOFILE, limits.open_files)
-            if os.getuid() != 0:  # root ignores RLIMIT_NPROC; elsewhere it stops fork bombs
-                _set(resource.RLIMIT_NPROC, 256)
-
-        return apply
-
-
 def _set(which: int, value: int) -> None:
     soft, hard = resource.getrlimit(which)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(which, (value, value))
-
-
-NONE_WARNING = (
-    "WARNING: --sandbox none runs the code with NO isolation: it runs as you, can read and change "
-    "your files, use the network and see your environment, and has no memory, CPU or disk limits "
-    "(only a wall-clock limit per check). Use it only to check your OWN code, never to grade "
-    "someone else's.")
-
-
-class NoneSandbox(ProcessSandbox):
-    """For a student self-checking their own code where the process level does not work: the
-    probe gets its own process group and the per-task wall clock, nothing else. Never chosen
-    automatically; the CLI prints `warning`."""
-
-    name = "none"
-    warning = NONE_WARNING
-    automatic = False
-    rlimits = False
-    limitations = "none: " + NONE_WARNING.removeprefix("WARNING: ")
-
-    def preexec(self, limits: Limits) -> Callable[[], None]:
-        return lambda: None
-
-
-def sandbox_levels() -> dict[str, type]:
-    """Strongest first; `none` last, and never chosen automatically."""
-    if os.name != "posix":
-        return {"process": ProcessSandbox, "none": NoneSandbox}
-    from .bwrap import BwrapSandbox  # here, not at the top: bwrap.py imports this module
-
-    return {"bwrap": BwrapSandbox, "process": ProcessSandbox, "none": NoneSandbox}
-
-
-def choose_sandbox(name: str | None = None):
-    """The named level, or the strongest one that works here (never `none`)."""
-    levels = sandbox_levels()
-    if name:
-        if name not in levels:
-            raise GraderError(f"unknown sandbox level {name!r}; choose from {', '.join(levels)}")
-        sandbox = levels[name]()
-        ok, why = sandbox.available()
-        if not ok:
-            raise GraderError(f"sandbox level {name!r} is not available here: {why}")
-        return sandbox
-    for cls in levels.values():
-        sandbox = cls()
-        if sandbox.automatic and sandbox.available()[0]:
-            return sandbox
-    raise GraderError("no sandbox level works on this machine (run `mlp-grader doctor`)")
 
 
 @dataclass

@@ -1,0 +1,254 @@
+"""The `bwrap` sandbox level (Linux): the probe runs under bubblewrap as an unprivileged uid.
+
+What it adds to the `process` level: its own user, mount, pid, network, ipc and uts namespaces
+(no network at all, no view of the grader's processes); a filesystem made only of read-only
+system directories, the Python installation (with the grader's own entries in site-packages
+masked, and so are the data files bundled with scikit-learn: the digits stand-in's labels), the
+job folder (read-only except `out/` and `home/`), the working copy (read-write), the data folder
+(read-only), a small private /tmp and a read-only /dev (with a small /dev/shm); an empty
+environment apart from what the caller passes; no capabilities and no further user namespaces
+inside. With `disk_bytes` (probes), `out/`, `home/` and the working copy are size-limited tmpfs
+mounts instead of host folders (the runner copies the working copy in from a read-only `src/`),
+so a probe cannot fill the host's disk, and what it writes is gone when it ends.
+
+bwrap must not be started as root: a user namespace created by root keeps root's uid on the
+host (it could write root-owned files it can see, and RLIMIT_NPROC does not apply to it). So
+when the grader runs as root, `preexec()` drops to an unused uid (SANDBOX_UID_BASE + the grading
+process's pid, group nogroup) before bwrap starts, and `command()` hands that uid the folders it
+must write and lets it traverse the grader's temporary folders (group permission for nogroup,
+only on folders the grader made under the temp dir).
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from .core import HIDDEN_SITE_ENTRIES, GiB, Limits, _set, _site_dirs
+from .unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+                           _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read, _real,
+                           _seccomp_filtered, reach)
+
+TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
+SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
+HOME_BYTES = 64 * 1024**2  # with disk_bytes: the tmpfs $HOME (matplotlib's cache, student files)
+TRIAL_SECONDS = 30.0
+
+
+_checked: dict[tuple, tuple[bool, str, str]] = {}  # available() runs a trial sandbox once per process
+_help: dict[str, str] = {}  # `bwrap --help` per binary: which options this version has
+
+
+class BwrapSandbox:
+    name = "bwrap"
+    warning = ""
+    automatic = True
+    rlimits = True
+    pid_namespace = True  # every process of a probe dies with it
+    confines_writes = True  # student code writes only its own folders: on-disk caches are safe
+    limitations = (
+        "bwrap level: unprivileged uid, own user/mount/pid/network namespaces, read-only minimal "
+        "filesystem view, no network, rlimits, size-limited private folders; it shares the host kernel "
+        "(no seccomp filter), and the probe's tmpfs folders cost host memory (up to their size limits)"
+    )
+
+    def __init__(self, uid: int | None = None, gid: int | None = None, bwrap: str | None = None) -> None:
+        self.root = os.geteuid() == 0
+        # Not root: bwrap runs as the grader's own unprivileged user; nothing to switch or chown.
+        self._uid = uid
+        self.gid = (SANDBOX_UID if gid is None else gid) if self.root else os.getgid()
+        self.bwrap = bwrap or shutil.which("bwrap") or "/usr/bin/bwrap"
+
+    @property
+    def uid(self) -> int:
+        """Read in the grading process (a batch worker has its own pid, hence its own uid)."""
+        if not self.root:
+            return os.getuid()
+        return self._uid if self._uid is not None else SANDBOX_UID_BASE + os.getpid()
+
+    # ------------------------------------------------------------------ level interface
+
+    def available(self) -> tuple[bool, str]:
+        ok, reason, fix = self.check()
+        return ok, reason if ok or not fix else f"{reason} Fix: {fix}"
+
+    def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
+                disk_bytes: int | None = None) -> list[str]:
+        """With `disk_bytes` (and a `src/` folder in the job as the mount point), the working copy
+        is a tmpfs of that size, filled by the runner from `src/` (the real working copy, read-only),
+        and `out/` and `home/` are tmpfs mounts too: nothing the probe writes reaches the host disk."""
+        jobdir = Path(os.path.abspath(jobdir))
+        workdir = Path(os.path.abspath(writable[0])) if writable else None
+        writable = [jobdir / "out", jobdir / "home", *(Path(os.path.abspath(p)) for p in writable)]
+        writable = [p for p in writable if p.is_dir()]
+        readonly = [Path(os.path.abspath(p)) for p in readable]
+        readonly = [p for p in readonly if p not in writable and p != jobdir]
+        private = bool(disk_bytes) and workdir is not None and (jobdir / "src").is_dir() and self._supports("--size")
+        if self.root:
+            for path in writable:  # (in private mode: so that the runner can read src/)
+                _chown_tree(path, self.uid, self.gid)
+            for path in [jobdir, *readonly, *writable]:
+                self._reach(path)
+        args = [self.bwrap, *self._base_args(hidden=_hidden_site_entries(jobdir / "site"))]
+        args += ["--ro-bind", _real(jobdir), str(jobdir)]
+        for path in writable:
+            if private:
+                size = {jobdir / "out": disk_bytes, jobdir / "home": HOME_BYTES}.get(path, disk_bytes)
+                args += ["--size", str(size), "--tmpfs", str(path)]
+            else:
+                args += ["--bind", _real(path), str(path)]
+        if private:
+            args += ["--ro-bind", _real(workdir), str(jobdir / "src")]
+        for path in readonly:
+            args += ["--ro-bind", _real(path), str(path)]
+        if workdir is not None:
+            args += ["--chdir", str(workdir)]
+        # The root is bwrap's own tmpfs (mount points, no size limit): writes there would cost memory.
+        return args + ["--remount-ro", "/", "--", *argv]
+
+    def preexec(self, limits: Limits) -> Callable[[], None]:
+        uid, gid, switch = self.uid, self.gid, self.root
+
+        def apply() -> None:
+            # bwrap, the runner and every task inherit these; tasks lower them further.
+            _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
+            _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
+            _set(resource.RLIMIT_CORE, 0)
+            _set(resource.RLIMIT_NOFILE, limits.open_files)
+            _set(resource.RLIMIT_NPROC, NPROC)
+            if switch:  # order matters: groups and gid need root, so the uid goes last
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+
+        return apply
+
+    # ------------------------------------------------------------------ availability
+
+    def check(self) -> tuple[bool, str, str]:
+        """(works, reason, fix). Runs a trial sandbox once per process and caches the answer."""
+        key = (self.bwrap, self.uid, self.gid, sys.executable)
+        if key not in _checked:
+            _checked[key] = self._check()
+        return _checked[key]
+
+    def _check(self) -> tuple[bool, str, str]:
+        if not sys.platform.startswith("linux"):
+            return False, "bubblewrap needs Linux.", "use the process level (--sandbox process) or the Docker image"
+        if not os.access(self.bwrap, os.X_OK):
+            return False, "bubblewrap is not installed.", "apt-get install bubblewrap"
+        # The same mounts a probe gets, minus the job: this also proves the interpreter is reachable.
+        trial = [self.bwrap, *self._base_args(hidden=[]), "--remount-ro", "/", "--",
+                 sys.executable, "-I", "-S", "-c", "import os; print(os.getuid())"]
+        try:
+            proc = subprocess.run(trial, stdin=subprocess.DEVNULL, capture_output=True, cwd="/",
+                                  env={"PATH": "/usr/bin:/bin"}, timeout=TRIAL_SECONDS,
+                                  preexec_fn=self.preexec(Limits(TRIAL_SECONDS)))
+        except (OSError, subprocess.SubprocessError) as exc:
+            return (False, f"bubblewrap could not be started as uid {self.uid} ({exc}).",
+                    "run the grader as root or as an ordinary user")
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        if proc.returncode == 0 and proc.stdout.strip() == str(self.uid).encode():
+            version = subprocess.run([self.bwrap, "--version"], capture_output=True, text=True).stdout.strip()
+            return True, f"{version or 'bubblewrap'} works: probes run as uid {self.uid} in their own namespaces.", ""
+        return (False, *self._diagnose(err or f"exit status {proc.returncode}"))
+
+    def _diagnose(self, err: str) -> tuple[str, str]:
+        last = err.splitlines()[-1] if err else ""
+        if "source path" in err and "Permission denied" in err:
+            for path in _interpreter_roots():
+                blocked = _blocked_dir(path, self.uid, self.gid)
+                if blocked is not None:
+                    return (f"the Python installation at {path} is not reachable by the sandbox user "
+                            f"(uid {self.uid}): {blocked} has mode {stat.filemode(os.stat(blocked).st_mode)}.",
+                            f"chmod o+x {blocked} (others may then pass through it, not list it), or install "
+                            f"Python and the grader outside it, e.g. under /opt")
+            return (f"bubblewrap cannot read a folder it must mount: {last}",
+                    f"make that folder readable by uid {self.uid}")
+        if "mount proc" in err:  # Docker masks parts of /proc, and then a new proc may not be mounted
+            return (f"bubblewrap cannot mount /proc here, usually a container with masked /proc paths: {last}",
+                    "start the container with --security-opt systempaths=unconfined, or use --sandbox process")
+        if "namespace" in err or "Operation not permitted" in err or "uid map" in err:
+            if _in_container() and _seccomp_filtered():
+                return ("this runs in a container whose seccomp profile blocks the calls bubblewrap needs "
+                        f"(unshare, mount): {last}",
+                        "start the container with --security-opt seccomp=unconfined (or a profile allowing "
+                        "unshare/clone/mount/pivot_root), or use --sandbox process inside the container")
+            for knob, bad, fix in (("/proc/sys/kernel/unprivileged_userns_clone", "0",
+                                    "sysctl -w kernel.unprivileged_userns_clone=1"),
+                                   ("/proc/sys/user/max_user_namespaces", "0",
+                                    "sysctl -w user.max_user_namespaces=15000"),
+                                   ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+                                    "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or add an "
+                                    "AppArmor profile that allows userns for /usr/bin/bwrap)")):
+                if _read(knob) == bad:
+                    return f"unprivileged user namespaces are disabled ({knob} is {bad}).", fix
+            return (f"bubblewrap cannot create its namespaces here: {last}",
+                    "allow unprivileged user namespaces (sysctl), or use --sandbox process")
+        return f"a trial bubblewrap sandbox failed: {last}", "run `bwrap --unshare-all --ro-bind / / true` to see why"
+
+    # ------------------------------------------------------------------ mounts
+
+    def _base_args(self, hidden: list[Path]) -> list[str]:
+        args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        if self._supports("--disable-userns"):  # bubblewrap >= 0.8: no nested user namespaces
+            args.append("--disable-userns")
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):  # merged /usr: /lib -> usr/lib
+                args += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                args += ["--ro-bind", path, path]
+        for path in ETC_FILES:
+            if os.path.exists(path):
+                args += ["--ro-bind", path, path]
+        sized = self._supports("--size")  # bubblewrap >= 0.7
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if sized:
+            args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+        # bwrap's /dev is a tmpfs the sandbox uid owns: without this, files there cost host memory
+        args += ["--remount-ro", "/dev"]
+        # The private /tmp first: an interpreter in a virtual environment under /tmp is bound on top.
+        args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
+        for root in _interpreter_roots():
+            args += ["--ro-bind", _real(root), str(root)]
+        hidden = [*hidden, *(d / rel for d in _site_dirs() for rel in DATASET_ENTRIES)]
+        for entry in hidden:  # the grader and the course material stay invisible, not only off sys.path
+            # (a symlinked entry is left alone: its target is not mounted unless it is needed anyway)
+            if entry.is_dir() and not entry.is_symlink():
+                perms = ["--perms", "0000"] if self._supports("--perms") else []
+                args += [*perms, "--tmpfs", str(entry), "--remount-ro", str(entry)]
+            elif entry.is_file() and not entry.is_symlink():
+                args += ["--ro-bind", "/dev/null", str(entry)]  # on a nodev mount: opening it fails
+        return args
+
+    def _supports(self, option: str) -> bool:
+        if self.bwrap not in _help:
+            try:
+                _help[self.bwrap] = subprocess.run([self.bwrap, "--help"], capture_output=True, text=True,
+                                                   timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                _help[self.bwrap] = ""
+        return option + " " in _help[self.bwrap]
+
+    def _reach(self, path: Path) -> None:
+        reach(path, self.uid, self.gid)
+
+
+def _hidden_site_entries(view: Path) -> list[Path]:
+    """Everything in site-packages the job's site/ view does not link to (the grader, the course
+    material, editable-install hooks, .pth files); by name when there is no view."""
+    hidden = []
+    for folder in _site_dirs():
+        for entry in folder.iterdir():
+            if view.is_dir():
+                if not (view / entry.name).is_symlink():
+                    hidden.append(entry)
+            elif entry.name.startswith("__editable__") or any(
+                    entry.name == h or entry.name.startswith((h + "-", h + ".")) for h in HIDDEN_SITE_ENTRIES):
+                hidden.append(entry)
+    return hidden
