@@ -122,8 +122,8 @@ def podman_tools() -> str | None:
     if all(shutil.which(t) for t in tools):
         return None if os.geteuid() == 0 else "the offline image build needs root (rootful podman, debootstrap)"
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return f"podman, runc or debootstrap missing and cannot be installed here (root: {os.geteuid() == 0}, apt-get: " \
-               f"{shutil.which('apt-get') is not None})"
+        return (f"podman, runc or debootstrap missing and cannot be installed here (root: {os.geteuid() == 0}, "
+                f"apt-get: {shutil.which('apt-get') is not None})")
     run = subprocess.run(["apt-get", "install", "-y", "-q", *tools], capture_output=True, text=True, timeout=1800,
                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     if not all(shutil.which(t) for t in tools):
@@ -171,7 +171,8 @@ def fake_out(folder: Path, level: str, doctor: str, hostile: dict) -> Path:
     for name, got in points.items():
         (out / "examples" / name).mkdir()
         (out / "examples" / name / "result.json").write_text(json.dumps(
-            {"submission": name, "autograded_points": got, "autograded_max": full[name.split("-")[0]], "sandbox": level}))
+            {"submission": name, "autograded_points": got, "autograded_max": full[name.split("-")[0]],
+             "sandbox": level}))
     (out / "grade.log").write_text("graded 9, failed to grade 0, 301.2 s with 2 workers\n")
     (out / "hostile.json").write_text(json.dumps(hostile))
     return out

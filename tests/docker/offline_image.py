@@ -61,7 +61,8 @@ COPY hostile_in_image.py /opt/offline-test/hostile_in_image.py
 # command's exit status is kept so that the host reports what failed instead of a broken build.
 RUN mkdir -p out \\
     && id -u > out/uid \\
-    && python3 -c 'import json, socket; print(json.dumps([n for _, n in socket.if_nameindex()]))' > out/interfaces.json \\
+    && python3 -c 'import json, socket; print(json.dumps([n for _, n in socket.if_nameindex()]))' \\
+        > out/interfaces.json \\
     && {{ mlp-grader doctor > out/doctor.txt 2>&1; echo $? > out/doctor.rc; }} \\
     && {{ mlp-grader grade /submissions --out out/examples > out/grade.log 2>&1; echo $? > out/grade.rc; }} \\
     && {{ python3 /opt/offline-test/hostile_in_image.py /hostile out/hostile.json > out/hostile.log 2>&1; \\
@@ -178,6 +179,10 @@ def make_context(work: Path) -> Path:
     for leftover in ("build", "mlp_grader.egg-info"):
         shutil.rmtree(context / leftover, ignore_errors=True)
     return context
+
+
+# Both builds use `--format docker`: in podman's default OCI format a SHELL instruction is
+# ignored, and the Dockerfile's bash-only `${FETCH_DATA//,/ }` then fails under /bin/sh.
 
 
 def make_stage(work: Path) -> Path:
@@ -321,13 +326,13 @@ def run(cache: Path, no_cache: bool, keep: bool, log_dir: Path) -> Report:
         with timed(report, "wheelhouse"):
             context = make_context(work)
         with timed(report, "image"):
-            podman("build", "--pull=never", "--build-arg", "WHEELHOUSE=wheelhouse", "-t", IMAGE_TAG,
-                   *(["--no-cache"] if no_cache else []), "-f", str(context / "Dockerfile"), str(context),
-                   log=log_dir / "image-build.log")
+            podman("build", "--pull=never", "--format", "docker", "--build-arg", "WHEELHOUSE=wheelhouse",
+                   "-t", IMAGE_TAG, *(["--no-cache"] if no_cache else []), "-f", str(context / "Dockerfile"),
+                   str(context), log=log_dir / "image-build.log")
         with timed(report, "test stage"):
             stage = make_stage(work)
             # Never from the layer cache: the grading in this step is the test.
-            podman("build", "--pull=never", "--network=none", "--no-cache", "-t", STAGE_TAG,
+            podman("build", "--pull=never", "--format", "docker", "--network=none", "--no-cache", "-t", STAGE_TAG,
                    "-f", str(stage / "Containerfile"), str(stage), log=log_dir / "test-stage-build.log")
             out = copy_out(podman, work)
             shutil.copytree(out, log_dir / "out", dirs_exist_ok=True)
