@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -109,16 +110,15 @@ class Podman:
         return self("image", "exists", tag, check=False).returncode == 0
 
 
+@contextmanager
 def timed(report: Report, name: str):
-    class _Timer:
-        def __enter__(self):
-            self.start = time.monotonic()
-            print(f"== {name}", flush=True)
-
-        def __exit__(self, *exc):
-            report.timings[name] = round(time.monotonic() - self.start, 1)
-            print(f"   {name}: {report.timings[name]} s", flush=True)
-    return _Timer()
+    start = time.monotonic()
+    print(f"== {name}", flush=True)
+    try:
+        yield
+    finally:
+        report.timings[name] = round(time.monotonic() - start, 1)
+        print(f"   {name}: {report.timings[name]} s", flush=True)
 
 
 # ---------------------------------------------------------------------- 1. the base stand-in
