@@ -151,7 +151,7 @@ def test_docker_image_grades_examples(tmp_path):
         {"pset4-reference": 45, "modular-reference": 37, "pset4-template": 0, "modular-template": 0}
     assert len(report["points"]) == 9
     assert report["doctor"][report["level"]] is True and report["level"] != "none"
-    assert report["hostile"]["kill_parent"] == 15
+    assert report["hostile"]["kill_parent"] == (23 if report["level"] == "landlock" else 15)
 
 
 def fake_out(folder: Path, level: str, doctor: str, hostile: dict) -> Path:
@@ -187,7 +187,8 @@ DOCTOR_TODAY = ("bwrap    NOT AVAILABLE: user namespaces are not allowed here\n"
 
 def hostile_outcomes(level: str, escaped: bool) -> dict:
     """The four hostile submissions' observations, as hostile_in_image.py writes them (taken
-    from its real run at the process level on this machine, where all three escapes happen)."""
+    from its real runs here: at the process level, where all three escapes happen, and at the
+    landlock level of the issue-12 branch, where none does and killing the runner is refused)."""
     tamper = {"points": 23.0, "sandbox": level, "victim_points_after": 25.0, "unchanged": True,
               "victim_files": ["mlp.py"], "out_dir_files": ["early"],
               "observed": {"written": [], "scratch_written": []}}
@@ -201,7 +202,8 @@ def hostile_outcomes(level: str, escaped: bool) -> dict:
                                 "scratch_written": ["/tmp/mlp-grader-yug8tnz7"]})
         network.update(accepted=["LEAK"], observed={"connect": "connected", "interfaces": ["lo"]})
         search.update(points=25.0, observed=None)
-    kill = {"points": 15.0, "sandbox": level, "observed": None, "next_submission_points": 25.0}
+    kill = {"points": 23.0 if level == "landlock" else 15.0, "sandbox": level, "observed": None,
+            "next_submission_points": 25.0}
     return {"uid": 10001, "interfaces": ["lo"], "tamper_other": tamper, "network": network,
             "search_reference": search, "kill_parent": kill}
 

@@ -303,11 +303,13 @@ def check_hostile(out: Path, report: Report, strong: bool) -> None:
         if missing:
             problems.append(f"at the {report.level} level these were expected to get through and did not "
                             f"(the detector or the level changed): {missing}")
-    # Killing the runner costs the checks not yet run (15 of 25 left), at every level; the
-    # grader survives and grades the next submission in full.
-    if kill["points"] != 15 or kill["next_submission_points"] != 25:
-        problems.append(f"kill_parent: {kill['points']} points (15 expected), the next submission "
-                        f"{kill['next_submission_points']} (25 expected)")
+    # Killing the runner costs the checks not yet run (15 of 25 left); under Landlock the signal
+    # is refused and only predict_hidden is lost (23). At every level the grader survives and
+    # grades the next submission in full.
+    expected = 23 if report.level == "landlock" else 15
+    if kill["points"] != expected or kill["next_submission_points"] != 25:
+        problems.append(f"kill_parent: {kill['points']} points ({expected} expected at {report.level}), the next "
+                        f"submission {kill['next_submission_points']} (25 expected)")
 
 
 # ---------------------------------------------------------------------- the whole path
