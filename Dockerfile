@@ -2,6 +2,7 @@
 # templates are inside the package). Build:
 #   docker build -t mlp-grader .
 #   docker build -t mlp-grader --build-arg FETCH_DATA=mnist,cifar100 .   # datasets baked in
+#   docker build -t mlp-grader --build-arg WHEELHOUSE=wheelhouse .       # offline: no package index
 # Run (see README, "Docker"):
 #   docker run --rm --network none --memory 4g -v "$PWD/submissions:/submissions:ro" \
 #       -v "$PWD/out:/out" mlp-grader grade /submissions --out /out
@@ -11,6 +12,10 @@ FROM python:3.11-slim
 # time the container has no network, so a dataset that is not baked in is not available
 # (pset4 then says so and uses its offline stand-in; --dataset mnist refuses to).
 ARG FETCH_DATA=""
+# A folder of wheels inside the build context (`pip wheel --wheel-dir wheelhouse . setuptools`
+# on a machine with the index): the package is then installed from it alone, with no index, as
+# on a cluster without internet. Empty: the usual online `pip install`.
+ARG WHEELHOUSE=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -36,7 +41,13 @@ COPY grader_course ./grader_course
 COPY reference ./reference
 COPY rubrics ./rubrics
 COPY student_template ./student_template
-RUN pip install --no-cache-dir . \
+# The build context is mounted (not copied) so that a wheelhouse never ends up in a layer.
+RUN --mount=type=bind,target=/context \
+    if [ -n "$WHEELHOUSE" ]; then \
+        pip install --no-cache-dir --no-index --find-links "/context/$WHEELHOUSE" . ; \
+    else \
+        pip install --no-cache-dir . ; \
+    fi \
     && rm -rf /src \
     && useradd --create-home --uid 10001 --user-group grader \
     && mkdir -p /opt/mlp-grader/data \

@@ -97,3 +97,153 @@ def test_entry_point_command_grades_a_read_only_folder(tmp_path):
     assert (out / "gradebook-pset4.csv").is_file() and (out / "gradebook-modular.csv").is_file()
     assert re.search(rf"graded {len(examples)}, failed to grade 0, [\d.]+ s with \d workers", run.stdout)
     assert "Using the offline stand-in" in run.stderr  # said loudly, as in a container without data
+
+
+# ---------------------------------------------------------------------- the image itself, built
+
+
+OFFLINE = REPO / "tests" / "docker" / "offline_image.py"
+
+
+def load_offline():
+    """tests/docker/offline_image.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("offline_image", OFFLINE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("offline_image", module)  # its dataclasses look their module up by name
+    spec.loader.exec_module(sys.modules["offline_image"])
+    return sys.modules["offline_image"]
+
+
+def podman_tools() -> str | None:
+    """None when podman, runc and debootstrap are here (installed with apt-get if need be, as
+    the issue's machine allows), else why they cannot be."""
+    tools = ("podman", "runc", "debootstrap")
+    if all(shutil.which(t) for t in tools):
+        return None if os.geteuid() == 0 else "the offline image build needs root (rootful podman, debootstrap)"
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return (f"podman, runc or debootstrap missing and cannot be installed here (root: {os.geteuid() == 0}, "
+                f"apt-get: {shutil.which('apt-get') is not None})")
+    run = subprocess.run(["apt-get", "install", "-y", "-q", *tools], capture_output=True, text=True, timeout=1800,
+                         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    if not all(shutil.which(t) for t in tools):
+        return "apt-get install podman runc debootstrap failed: " + (run.stdout + run.stderr)[-500:]
+    return None
+
+
+@pytest.mark.slow
+def test_docker_image_grades_examples(tmp_path):
+    """The real Dockerfile, built offline with podman on a debootstrap stand-in for
+    python:3.11-slim and a wheelhouse; a test stage FROM it grades the examples and four hostile
+    submissions as uid 10001 with no network (tests/docker/offline_image.py; README, "Docker")."""
+    reason = podman_tools()
+    if reason:
+        pytest.skip(reason)
+    report_file = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, str(OFFLINE), "--report", str(report_file), "--logs", str(tmp_path / "logs")],
+                         capture_output=True, text=True, timeout=5400)
+    print(run.stdout[-3000:])
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
+    report = json.loads(report_file.read_text())
+    assert report["problems"] == []
+    assert {name: report["points"][name] for name in ("pset4-reference", "modular-reference", "pset4-template",
+                                                      "modular-template")} == \
+        {"pset4-reference": 45, "modular-reference": 37, "pset4-template": 0, "modular-template": 0}
+    assert len(report["points"]) == 9
+    assert report["doctor"][report["level"]] is True and report["level"] != "none"
+    assert report["hostile"]["kill_parent"] == (23 if report["level"] == "landlock" else 15)
+
+
+def fake_out(folder: Path, level: str, doctor: str, hostile: dict) -> Path:
+    """What the test stage leaves in its out/ folder, for a run at `level`: every example
+    graded with the expected points, and the given hostile observations."""
+    offline = load_offline()
+    out = folder / "out"
+    (out / "examples").mkdir(parents=True)
+    (out / "uid").write_text("10001\n")
+    (out / "interfaces.json").write_text('["lo"]')
+    (out / "doctor.txt").write_text(doctor)
+    for name in ("doctor.rc", "grade.rc", "hostile.rc"):
+        (out / name).write_text("0\n")
+    full = {"pset4": 45, "modular": 37}
+    points = {**offline.BUG_POINTS, "pset4-reference": 45, "modular-reference": 37, "pset4-template": 0,
+              "modular-template": 0}
+    for name, got in points.items():
+        (out / "examples" / name).mkdir()
+        (out / "examples" / name / "result.json").write_text(json.dumps(
+            {"submission": name, "autograded_points": got, "autograded_max": full[name.split("-")[0]],
+             "sandbox": level}))
+    (out / "grade.log").write_text("graded 9, failed to grade 0, 301.2 s with 2 workers\n")
+    (out / "hostile.json").write_text(json.dumps(hostile))
+    return out
+
+
+DOCTOR_LANDLOCK = ("bwrap    NOT AVAILABLE: user namespaces are not allowed here\n"
+                   "landlock works: files, TCP, signals restricted per process tree\n"
+                   "process  works: rlimits, own process group\n")
+DOCTOR_TODAY = ("bwrap    NOT AVAILABLE: user namespaces are not allowed here\n"
+                "process  works: rlimits, own process group\n")
+
+
+def hostile_outcomes(level: str, escaped: bool) -> dict:
+    """The four hostile submissions' observations, as hostile_in_image.py writes them (taken
+    from its real runs here: at the process level, where all three escapes happen, and at the
+    landlock level of the issue-12 branch, where none does and killing the runner is refused)."""
+    tamper = {"points": 23.0, "sandbox": level, "victim_points_after": 25.0, "unchanged": True,
+              "victim_files": ["mlp.py"], "out_dir_files": ["early"],
+              "observed": {"written": [], "scratch_written": []}}
+    network = {"points": 23.0, "sandbox": level, "accepted": [],
+               "observed": {"connect": "ConnectionRefusedError", "interfaces": ["lo"]}}
+    search = {"points": 1.0, "sandbox": level, "observed": {"found": [], "visits": 20001}}
+    if escaped:
+        tamper.update(victim_points_after=0.0, unchanged=False, victim_files=["evil.py", "mlp.py"],
+                      out_dir_files=["early", "evil.txt"],
+                      observed={"written": ["victim/mlp.py", "victim/evil.py", "graded_result", "out_dir/evil.txt"],
+                                "scratch_written": ["/tmp/mlp-grader-yug8tnz7"]})
+        network.update(accepted=["LEAK"], observed={"connect": "connected", "interfaces": ["lo"]})
+        search.update(points=25.0, observed=None)
+    kill = {"points": 23.0 if level == "landlock" else 15.0, "sandbox": level, "observed": None,
+            "next_submission_points": 25.0}
+    return {"uid": 10001, "interfaces": ["lo"], "tamper_other": tamper, "network": network,
+            "search_reference": search, "kill_parent": kill}
+
+
+def checked(tmp_path: Path, level: str, doctor: str, escaped: bool) -> list[str]:
+    offline = load_offline()
+    report = offline.Report()
+    offline.check(fake_out(tmp_path, level, doctor, hostile_outcomes(level, escaped)), report)
+    return report.problems
+
+
+def test_offline_check_accepts_a_clean_landlock_run_and_the_process_level_today(tmp_path):
+    assert checked(tmp_path / "a", "landlock", DOCTOR_LANDLOCK, escaped=False) == []
+    # Today's grader has no landlock level: the process level is accepted, its escapes expected.
+    assert checked(tmp_path / "b", "process", DOCTOR_TODAY, escaped=True) == []
+
+
+def test_offline_check_fails_when_a_hostile_submission_escapes_a_strong_level(tmp_path):
+    problems = checked(tmp_path, "landlock", DOCTOR_LANDLOCK, escaped=True)
+    assert problems == ["ESCAPED at the landlock level: tamper_other: wrote into a neighbour's folder, a graded "
+                        "result or the output",
+                        "ESCAPED at the landlock level: network: connected to a listener on 127.0.0.1",
+                        "ESCAPED at the landlock level: search_reference: read the reference solution and became it"]
+
+
+def test_offline_check_requires_landlock_once_the_grader_has_it(tmp_path):
+    problems = checked(tmp_path, "process", DOCTOR_LANDLOCK, escaped=True)
+    assert problems == ["the grader has a landlock level, but the image graded at 'process': landlock or better "
+                        "is required"]
+
+
+def test_offline_check_names_a_wrong_user_network_and_score(tmp_path):
+    out = fake_out(tmp_path, "process", DOCTOR_TODAY, hostile_outcomes("process", escaped=True))
+    (out / "uid").write_text("0\n")
+    (out / "interfaces.json").write_text('["lo", "eth0"]')
+    result = out / "examples" / "modular-reference" / "result.json"
+    result.write_text(result.read_text().replace('"autograded_points": 37', '"autograded_points": 35'))
+    offline = load_offline()
+    report = offline.Report()
+    offline.check(out, report)
+    assert report.problems == ["the test stage ran as uid '0', not 10001",
+                               "the network was not unshared in the test stage: interfaces ['lo', 'eth0']",
+                               "modular-reference: 35 of 37 autograded points, not full marks"]
