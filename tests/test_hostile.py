@@ -452,7 +452,7 @@ def test_killing_the_grader_with_one_job_costs_that_submission_only(level, tmp_p
 
 
 def test_reading_proc_of_the_parent(grader, level, tmp_path):
-    result = grader.grade(submission(tmp_path, "proc_parent"))
+    result = grader.grade(submission(tmp_path, "proc_parent", **{"grader_pid.txt": str(os.getpid())}))
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
     seen = observed(result)
     if level == "landlock":
