@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .batch import default_jobs, kill_descendants, run_pool
@@ -24,6 +24,9 @@ from .results import QuestionResult, Result
 from .rubric import Rubric, load_rubric
 from .submission import load_submission, looks_like_submission
 from .summary import write_outputs
+
+if TYPE_CHECKING:
+    from .cluster_config import ClusterSpec
 
 Progress = Callable[[int, int, str, float], None]  # done, total, submission name, elapsed seconds
 
@@ -75,7 +78,8 @@ def grade_submission(path: Path, assignment: str | None = None, options: GradeOp
 def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                  options: GradeOptions = GradeOptions(), progress: Progress | None = None,
                  on_warning: Callable[[str], None] | None = None, *, jobs: int | None = None,
-                 force: bool = False, on_plan: Callable[[int, int, int], None] | None = None) -> BatchSummary:
+                 force: bool = False, on_plan: Callable[[int, int, int], None] | None = None,
+                 cluster: ClusterSpec | None = None) -> BatchSummary:
     """Grade `path` into `out_dir`: OUT/<name>/result.json and report.html, OUT/gradebook.csv
     (gradebook-<assignment>.csv per assignment when the folder mixes them) and OUT/index.html.
 
@@ -83,9 +87,12 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
     folder or a .zip per student, a Canvas export). `jobs` worker processes (default: the
     cores) grade concurrently. A submission whose result.json matches its files, the rubric,
     the grader version, the dataset and the sandbox is not graded again unless `force`.
-    `on_plan(to_grade, reused, workers)` is called once before grading starts."""
+    `on_plan(to_grade, reused, workers)` is called once before grading starts. With `cluster`
+    the submissions are graded on a Dask cluster (grader/cluster.py) instead of local workers."""
     started = time.monotonic()
     path, out_dir = Path(path), Path(out_dir)
+    if cluster is not None and cluster.data_dir and options.data_dir is None:
+        options = dataclasses.replace(options, data_dir=cluster.data_dir)  # the driver reads the shared copy too
     course = find_course()
     rubrics = {name: load_rubric(course.rubric(name)) for name in course.assignments()}
     if assignment and assignment not in rubrics:
@@ -116,11 +123,16 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                     summary.results.append(previous)
                     folders[id(previous)] = entry.out_name
         summary.reused = len(summary.results)
-        summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
+        client = None
+        if cluster is not None and todo:
+            client = stack.enter_context(_connect(cluster))
+            summary.jobs = _cluster_workers(client)
+        else:
+            summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
         if on_plan:
             on_plan(len(todo), summary.reused, summary.jobs)
         try:
-            _run(todo, out_dir, summary, folders, progress)
+            _run(todo, out_dir, summary, folders, progress, client, cluster)
         except KeyboardInterrupt:
             kill_descendants()  # probes run in their own sessions: Ctrl-C does not reach them
             raise
@@ -130,10 +142,11 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
 
 
 def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary, folders: dict[int, str],
-         progress: Progress | None) -> None:
-    """Grade `todo`, in summary.jobs forked workers when that is more than one."""
+         progress: Progress | None, client=None, cluster: ClusterSpec | None = None) -> None:
+    """Grade `todo`, in summary.jobs forked workers when that is more than one, or on the
+    Dask cluster of `client` (whose workers prepare their own Graders)."""
     started = time.monotonic()
-    for grader in {id(g): g for g, _ in todo}.values():
+    for grader in {id(g): g for g, _ in todo}.values() if client is None else ():
         grader.prepare()  # dataset exported and reference outputs computed once, before forking
     summary.prepare_seconds = time.monotonic() - started
     started = time.monotonic()  # the progress rate and ETA count grading only
@@ -155,11 +168,47 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
         if progress:
             progress(len(summary.results) - summary.reused, len(todo), todo[i][1].name, time.monotonic() - started)
 
-    if summary.jobs == 1:
+    if client is not None:
+        from .cluster import grade_on_cluster
+
+        def arrived(i: int, graded) -> None:
+            out = out_dir / todo[i][1].out_name
+            _write_files(graded.files, out)  # figures, executed notebook: before the report that links them
+            _write(graded.result, out)
+            done(i, graded.result)
+
+        hashes = {g.rubric.assignment: grading_hash(g) for g, _ in todo}
+        grade_on_cluster(client, todo, cluster.data_dir, hashes, arrived, lambda i, why: done(i, lost(i, why)))
+    elif summary.jobs == 1:
         for i in range(len(todo)):
             done(i, work(i))
     else:
         run_pool(len(todo), summary.jobs, work, done, lost)
+
+
+def _connect(cluster: ClusterSpec):
+    try:
+        from .cluster import connect
+    except ImportError as exc:
+        raise GraderError(str(exc)) from exc
+    return connect(cluster)
+
+
+def _cluster_workers(client) -> int:
+    from .cluster import worker_count
+
+    return worker_count(client)
+
+
+def _write_files(files: dict[str, bytes], out: Path) -> None:
+    for rel, data in files.items():
+        target = out / rel
+        if out.resolve() not in target.resolve().parents:
+            continue  # our own worker code never sends one; a path outside is dropped, not followed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
 
 
 def _group_by_assignment(entries: list[Entry], rubrics: dict[str, Rubric], assignment: str | None,

@@ -10,6 +10,7 @@ from . import __version__, selfcheck
 from .api import fetch_dataset, grade_folder, grade_submission
 from .batch import default_jobs
 from .bwrap import doctor
+from .cluster_config import KINDS as CLUSTER_KINDS, ClusterSpec, load_cluster_config
 from .course import find_course
 from .engine import GradeOptions
 from .errors import GraderError
@@ -56,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="regrade every submission (default: keep results whose files, rubric, grader version "
                             "and code, options, dataset and sandbox are unchanged)")
+    where = grade.add_argument_group("grading on a Dask cluster (pip install 'mlp-grader[dask]')")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on an existing Dask cluster, e.g. tcp://head-node:8786")
+    where.add_argument("--cluster", choices=CLUSTER_KINDS, default=None,
+                       help="start a Dask cluster: local (--jobs single-threaded worker processes here) or a batch "
+                            "system through dask-jobqueue (slurm, pbs, ...: options from --cluster-config)")
+    where.add_argument("--cluster-config", type=Path, default=None, metavar="TOML",
+                       help="cluster options: [cluster] kind, workers, data_dir; [jobqueue] keyword arguments of "
+                            "dask-jobqueue's cluster class (README: Grading on a cluster)")
     _common(grade)
     grade.set_defaults(func=cmd_grade)
 
@@ -173,7 +183,22 @@ class _ProgressBar:
             self.bar.close()
 
 
+def _cluster(args) -> ClusterSpec | None:
+    if args.scheduler and (args.cluster or args.cluster_config):
+        raise GraderError("--scheduler connects to a running cluster: it does not go with --cluster or --cluster-config")
+    if args.scheduler:
+        return ClusterSpec("scheduler", address=args.scheduler)
+    if args.cluster_config:
+        return load_cluster_config(args.cluster_config, args.cluster, args.jobs)
+    if args.cluster == "local":
+        return ClusterSpec("local", workers=args.jobs or default_jobs())
+    if args.cluster:
+        raise GraderError(f"--cluster {args.cluster} needs --cluster-config with its [jobqueue] options")
+    return None
+
+
 def cmd_grade(args) -> int:
+    cluster = _cluster(args)
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
                           "on your own code, never for grading others")
@@ -183,7 +208,7 @@ def cmd_grade(args) -> int:
     bar = _ProgressBar()
     try:
         summary = grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
-                               jobs=args.jobs, force=args.force, on_plan=bar.plan)
+                               jobs=args.jobs, force=args.force, on_plan=bar.plan, cluster=cluster)
     except KeyboardInterrupt:
         bar.close()
         print(f"\nmlp-grader: interrupted; finished results are kept in {args.out}: run the same command "
