@@ -42,7 +42,9 @@ class BatchSummary:
     reused: int = 0  # results kept from an earlier run (same files, rubric, grader, dataset, sandbox)
     skipped: list[str] = field(default_factory=list)  # top-level items that are no submission
     jobs: int = 1
-    prepare_seconds: float = 0.0  # dataset export and reference outputs, once per batch
+    # dataset export and reference outputs, once per batch (on a cluster: each worker's, the longest)
+    prepare_seconds: float = 0.0
+    cluster_seconds: float = 0.0  # starting (or connecting to) the Dask cluster
 
     @property
     def failed(self) -> list[Result]:
@@ -116,7 +118,8 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             if grader.dataset_warning and on_warning:
                 on_warning(f"{name}: {grader.dataset_warning}")
             for entry in entries:
-                previous = None if force else _reusable(grader, entry, out_dir / entry.out_name)
+                previous = None if force else _reusable(grader, entry, out_dir / entry.out_name,
+                                                        any_sandbox=cluster is not None and not options.sandbox)
                 if previous is None:
                     todo.append((grader, entry))
                 else:
@@ -125,8 +128,10 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
         summary.reused = len(summary.results)
         client = None
         if cluster is not None and todo:
+            connecting = time.monotonic()
             client = stack.enter_context(_connect(cluster))
             summary.jobs = _cluster_workers(client)
+            summary.cluster_seconds = time.monotonic() - connecting
         else:
             summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
         if on_plan:
@@ -175,6 +180,7 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
             out = out_dir / todo[i][1].out_name
             _write_files(graded.files, out)  # figures, executed notebook: before the report that links them
             _write(graded.result, out)
+            summary.prepare_seconds = max(summary.prepare_seconds, graded.prepare_seconds)
             done(i, graded.result)
 
         hashes = {g.rubric.assignment: grading_hash(g) for g, _ in todo}
@@ -233,10 +239,11 @@ def _assignment_of_files(path: Path, rubrics: dict[str, Rubric]) -> str | None:
     return next((name for name, r in rubrics.items() if looks_like_submission(path, r.detect)), None)
 
 
-def _reusable(grader: Grader, entry: Entry, out: Path) -> Result | None:
+def _reusable(grader: Grader, entry: Entry, out: Path, any_sandbox: bool = False) -> Result | None:
     """The earlier result in `out` when it was made from the same files with the same rubric,
     grader version and code, dataset and sandbox level (its report is re-rendered if it went
-    missing)."""
+    missing). `any_sandbox`: on a cluster with no --sandbox each worker uses the strongest level
+    its node offers, which the driver cannot know: the level the result names is kept."""
     try:
         previous = Result.read_json(out / "result.json")
     except (OSError, ValueError, TypeError, KeyError):
@@ -248,7 +255,7 @@ def _reusable(grader: Grader, entry: Entry, out: Path) -> Result | None:
     if previous.error:
         same = same and not previous.error.startswith(RETRY_ERRORS)
     else:
-        same = same and previous.sandbox == grader.sandbox.name and (
+        same = same and (any_sandbox or previous.sandbox == grader.sandbox.name) and (
             grader.dataset is None or previous.dataset == grader.dataset.description)
     if not same:
         return None

@@ -18,6 +18,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, replace
@@ -116,10 +117,13 @@ class GradingPlugin(WorkerPlugin):
             grader.close()
         self._graders.clear()
 
-    def grader(self, assignment: str) -> Grader:
+    def grader(self, assignment: str) -> tuple[Grader, float]:
+        """The worker's Grader for `assignment`, and the seconds spent preparing it on this call
+        (0 once it is prepared)."""
         from .api import grading_hash
 
         with self._lock:  # a multi-threaded worker prepares each assignment once
+            started = time.monotonic()
             if assignment not in self._graders:
                 setup = self.setups[assignment]
                 grader = Grader(assignment, setup.options)
@@ -133,7 +137,8 @@ class GradingPlugin(WorkerPlugin):
                                       f"{mine[:12]} vs {setup.grading_hash[:12]}): install the same version")
                 grader.prepare()
                 self._graders[assignment] = grader
-            return self._graders[assignment]
+                return grader, time.monotonic() - started
+            return self._graders[assignment], 0.0
 
     def __getstate__(self) -> dict:
         return {"setups": self.setups}
@@ -145,10 +150,12 @@ class GradingPlugin(WorkerPlugin):
 @dataclass
 class Graded:
     """A worker's answer: the result, the files the grading wrote beside it (figures, the
-    executed notebook) as bytes, and where it ran."""
+    executed notebook) as bytes, where it ran, and the seconds the worker spent preparing the
+    assignment's grader before it (dataset, reference outputs: on its first task only)."""
     result: Result
     files: dict[str, bytes]
     worker: str
+    prepare_seconds: float = 0.0
 
 
 def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes], notes: list[str], content_hash: str) -> Graded:
@@ -157,7 +164,7 @@ def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes],
     from .api import _grade_entry
 
     worker = get_worker()
-    grader = worker.plugins[plugin].grader(assignment)
+    grader, prepared = worker.plugins[plugin].grader(assignment)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-task-") as tmp:
         folder = Path(tmp) / "submission"
         folder.mkdir()
@@ -172,7 +179,7 @@ def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes],
         result = _grade_entry(grader, entry, out)
         written = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
                    if p.is_file() and p.relative_to(out).as_posix() not in RESULT_FILES}
-    return Graded(result, written, worker.address)
+    return Graded(result, written, worker.address, prepared)
 
 
 def submission_payload(entry: Entry) -> tuple[dict[str, bytes], list[str]]:

@@ -331,6 +331,37 @@ def test_contradictory_cluster_flags_are_refused(tmp_path, capsys, flags, proble
     assert not (tmp_path / "o").exists()
 
 
+# ---------------------------------------------------------------- what a worker checks and keeps
+
+
+def test_a_worker_with_other_grader_code_refuses_to_grade():
+    from grader.cluster import GradingPlugin, WorkerSetup
+    from conftest import OPTIONS
+
+    plugin = GradingPlugin({"pset4": WorkerSetup("pset4", OPTIONS, grading_hash="0" * 64)})
+    with pytest.raises(GraderError, match="runs other grader code or course files than the driver"):
+        plugin.grader("pset4")
+
+
+def test_on_a_cluster_without_sandbox_flag_a_result_keeps_the_level_its_worker_used(pset4_grader, tmp_path):
+    from grader.api import _reusable, _ungradable, _write, grading_hash
+    from grader.layouts import Entry
+    from grader.submission import load_submission
+
+    folder = REPO / "student_template" / "pset4"
+    entry = Entry("pset4", folder, "folder", content_hash=load_submission(folder).content_hash)
+    result = _ungradable(pset4_grader, entry, "")  # a graded result's identity, without grading it
+    result.error, result.grading_hash = "", grading_hash(pset4_grader)
+    result.dataset = pset4_grader.dataset.description
+    out = tmp_path / "tom"
+    _write(result, out)
+    assert _reusable(pset4_grader, entry, out).sandbox == "process"
+    result.sandbox = "bwrap"  # graded on a worker node with bubblewrap
+    _write(result, out)
+    assert _reusable(pset4_grader, entry, out) is None  # locally, or with --sandbox given: graded again
+    assert _reusable(pset4_grader, entry, out, any_sandbox=True).sandbox == "bwrap"
+
+
 # ---------------------------------------------------------------- larger, slow
 
 
