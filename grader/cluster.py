@@ -200,16 +200,7 @@ def grade_on_cluster(client: Client, todo: list[tuple[Grader, Entry]], data_dir:
     comes back (completion order), or `lost(i, reason)` when its worker died twice or the task
     failed. The dataset goes to each worker once, inside the plugin, unless `data_dir` is a
     folder the workers share."""
-    setups = {}
-    for grader, _ in todo:
-        name = grader.rubric.assignment
-        if name in setups:
-            continue
-        options, dataset = grader.options, grader.dataset
-        if dataset is not None and data_dir is not None:
-            # the name the driver resolved, never "auto": a worker without the data must fail, not fall back
-            options, dataset = replace(options, dataset=dataset.name, data_dir=data_dir), None
-        setups[name] = WorkerSetup(name, options, grading_hashes[name], dataset, grader.dataset_warning)
+    setups = worker_setups([grader for grader, _ in todo], data_dir, grading_hashes)
     batch = uuid.uuid4().hex[:8]
     # one plugin per batch: drivers sharing a scheduler do not replace each other's graders
     plugin = f"{PLUGIN}-{batch}"
@@ -253,6 +244,23 @@ def grade_on_cluster(client: Client, todo: list[tuple[Grader, Entry]], data_dir:
     finally:
         with contextlib.suppress(Exception):  # the cluster may be gone already (Ctrl-C, scheduler lost)
             _unregister(client, plugin)
+
+
+def worker_setups(graders: list[Grader], data_dir: Path | None,
+                  grading_hashes: dict[str, str]) -> dict[str, WorkerSetup]:
+    """Per assignment, what its workers get: the driver's options, and its loaded dataset unless
+    the workers share `data_dir`."""
+    setups = {}
+    for grader in graders:
+        name = grader.rubric.assignment
+        if name in setups:
+            continue
+        options, dataset = grader.options, grader.dataset
+        if dataset is not None and data_dir is not None:
+            # the name the driver resolved, never "auto": a worker without the data must fail, not fall back
+            options, dataset = replace(options, dataset=dataset.name, data_dir=data_dir), None
+        setups[name] = WorkerSetup(name, options, grading_hashes[name], dataset, grader.dataset_warning)
+    return setups
 
 
 def _threads(client: Client) -> int:

@@ -343,6 +343,17 @@ def test_a_worker_with_other_grader_code_refuses_to_grade():
         plugin.grader("pset4")
 
 
+def test_the_dataset_travels_once_per_worker_unless_the_workers_share_a_data_dir(pset4_grader, tmp_path):
+    from grader.cluster import worker_setups
+
+    shipped = worker_setups([pset4_grader, pset4_grader], None, {"pset4": "h"})
+    assert list(shipped) == ["pset4"] and shipped["pset4"].dataset is pset4_grader.dataset
+    assert shipped["pset4"].options == pset4_grader.options
+    shared = worker_setups([pset4_grader], tmp_path, {"pset4": "h"})["pset4"]
+    assert shared.dataset is None and shared.options.data_dir == tmp_path
+    assert shared.options.dataset == "digits"  # what the driver resolved, so a worker without it fails loudly
+
+
 def test_on_a_cluster_without_sandbox_flag_a_result_keeps_the_level_its_worker_used(pset4_grader, tmp_path):
     from grader.api import _reusable, _ungradable, _write, grading_hash
     from grader.layouts import Entry
