@@ -185,7 +185,8 @@ class _ProgressBar:
 
 def _cluster(args) -> ClusterSpec | None:
     if args.scheduler and (args.cluster or args.cluster_config):
-        raise GraderError("--scheduler connects to a running cluster: it does not go with --cluster or --cluster-config")
+        raise GraderError("--scheduler connects to a running cluster: it does not go with --cluster or "
+                          "--cluster-config")
     if args.scheduler:
         return ClusterSpec("scheduler", address=args.scheduler)
     if args.cluster_config:

@@ -158,7 +158,8 @@ class Graded:
     prepare_seconds: float = 0.0
 
 
-def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes], notes: list[str], content_hash: str) -> Graded:
+def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes], notes: list[str],
+               content_hash: str) -> Graded:
     """One submission, on a worker: its files written to a private folder, graded with the
     worker's prepared Grader into a private output folder that travels back as bytes."""
     from .api import _grade_entry
