@@ -331,6 +331,14 @@ def test_contradictory_cluster_flags_are_refused(tmp_path, capsys, flags, proble
     assert not (tmp_path / "o").exists()
 
 
+def test_dask_is_imported_only_when_a_cluster_is_asked_for():
+    code = ("import sys; from grader.cli import build_parser; from grader.api import grade_folder; "
+            "build_parser().parse_args(['grade', 'x']); "
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr
+
+
 # ---------------------------------------------------------------- what a worker checks and keeps
 
 
