@@ -71,7 +71,8 @@ def connect(spec: ClusterSpec) -> Iterator[Client]:
             try:
                 import dask_jobqueue
             except ImportError as exc:
-                raise GraderError(f"--cluster {spec.kind} needs dask-jobqueue: pip install 'mlp-grader[dask]'") from exc
+                raise GraderError(f"--cluster {spec.kind} needs dask-jobqueue: "
+                                  "pip install 'mlp-grader[dask]'") from exc
             options = {"cores": 1, "processes": 1, **spec.jobqueue}
             try:
                 cluster = getattr(dask_jobqueue, JOBQUEUE[spec.kind])(**options)
@@ -167,7 +168,7 @@ def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes],
     worker = get_worker()
     grader, prepared = worker.plugins[plugin].grader(assignment)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-task-") as tmp:
-        folder = Path(tmp) / "submission"
+        folder = (Path(tmp) / "submission").resolve()
         folder.mkdir()
         for rel, data in files.items():
             target = folder / rel
