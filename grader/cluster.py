@@ -46,8 +46,8 @@ PLUGIN = "mlp-grader"
 # scheduler's allowed-failures. Set here for the clusters we start; an existing scheduler keeps
 # its own setting (start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1).
 ALLOWED_FAILURES = 1
-# Dask's statistical profiler samples the task thread every 10 ms: measured here it cost about a
-# quarter of the CPU time of Python-heavy grading work (figures), for a dashboard nobody reads.
+# Dask's statistical profiler samples the task thread every 10 ms for a dashboard nobody reads
+# here; with it on, grading inside Dask workers was slower in every benchmark run (README).
 CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                   "distributed.scheduler.worker-saturation": 1.0,  # no second task queued on a worker
                   "distributed.worker.profile.enabled": False}
