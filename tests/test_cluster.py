@@ -53,9 +53,11 @@ class DaskProcesses:
         sched_file = folder / "scheduler.json"
         # --dashboard-address: the HTTP endpoints Dask serves even without a dashboard would
         # otherwise listen on every interface
+        # --idle-timeout, --death-timeout: should the test run itself be killed (no teardown),
+        # the scheduler ends after 10 idle minutes and its workers a minute later
         self._start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(sched_file)],
-                    folder / "scheduler.log", env)
+                     "--dashboard-address", "127.0.0.1:0", "--idle-timeout", "600",
+                     "--scheduler-file", str(sched_file)], folder / "scheduler.log", env)
         deadline = time.monotonic() + 90
         while not sched_file.is_file() or not sched_file.read_text().strip():
             assert time.monotonic() < deadline, (folder / "scheduler.log").read_text()
