@@ -47,7 +47,7 @@ PLUGIN = "mlp-grader"
 # its own setting (start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1).
 ALLOWED_FAILURES = 1
 # Dask's statistical profiler samples the task thread every 10 ms for a dashboard nobody reads
-# here; with it on, grading inside Dask workers was slower in every benchmark run (README).
+# here: off, as one less thing competing for the worker's CPU (README, Overhead: not proven).
 CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                   "distributed.scheduler.worker-saturation": 1.0,  # no second task queued on a worker
                   "distributed.worker.profile.enabled": False}
