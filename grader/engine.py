@@ -91,6 +91,10 @@ class Grader:
                 self.options.dataset, self.rubric.data, self.options.data_dir, self.options.download)
         return self._dataset
 
+    def use_dataset(self, dataset: Dataset, warning: str = "") -> None:
+        """Grade on `dataset`, loaded elsewhere (a cluster worker receives the driver's copy)."""
+        self._dataset, self.dataset_warning = dataset, warning
+
     def context(self, submission: Submission | None = None) -> Context:
         ds = self.dataset
         return Context(dataset=ds, thresholds=self.rubric.thresholds(ds.name) if ds else {},
