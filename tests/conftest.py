@@ -30,43 +30,52 @@ def pset4_grader():
 FIX_ENV = "MLP_GRADER_TEST_BWRAP_FIX"
 
 
-def _level_with_fix(sb, checked: dict, label: str):
-    """The level `sb`, or a skip that says why it is unavailable. With
-    MLP_GRADER_TEST_BWRAP_FIX=1 (CI only) the tests may make the folders above the Python
-    installation passable for the sandbox uid, and restore them afterwards (the same fix serves
-    the bwrap and the landlock levels: both run probes as an unprivileged uid when root)."""
-    ok, reason = sb.available()
+def pytest_configure(config):
+    """With MLP_GRADER_TEST_BWRAP_FIX=1 (CI only), make the folders above the Python installation
+    passable for the sandbox uid once for the whole run, and restore them at its end. Once, in
+    the process that starts the run (the xdist controller, or pytest itself without xdist): a
+    fix applied and restored per module raced between parallel workers (one worker restored the
+    mode while another one's bwrap or landlock probes were running). While it holds, the
+    default level of every test is the one a machine without the obstacle would choose."""
+    if hasattr(config, "workerinput") or os.environ.get(FIX_ENV) != "1" or os.geteuid() != 0:
+        return
     changed: list[tuple[Path, int]] = []
-    try:
-        if not ok and os.environ.get(FIX_ENV) == "1" and sb.root:
-            for root in unprivileged._interpreter_roots():
-                blocked = unprivileged._blocked_dir(root, sb.uid, sb.gid)
-                if blocked is not None and all(blocked != c for c, _ in changed):
-                    mode = stat.S_IMODE(os.stat(blocked).st_mode)
-                    os.chmod(blocked, mode | 0o001)
-                    changed.append((blocked, mode))
-                    warnings.warn(f"{FIX_ENV}=1: machine change for the {label} tests: chmod o+x {blocked} "
-                                  f"(mode {mode:o} is restored afterwards)")
-            checked.clear()
-            ok, reason = sb.available()
-        if not ok:
-            hint = "" if os.environ.get(FIX_ENV) else (
-                f" (tests/CI only: set {FIX_ENV}=1 to let the tests apply the fix for the session)")
-            pytest.skip(f"{label} level not available: {reason}{hint}")
-        yield sb
-    finally:
-        for path, mode in reversed(changed):
-            os.chmod(path, mode)
-        checked.clear()
+    sb = bwrap.BwrapSandbox()
+    for root in unprivileged._interpreter_roots():
+        blocked = unprivileged._blocked_dir(root, sb.uid, sb.gid)
+        if blocked is not None and all(blocked != c for c, _ in changed):
+            mode = stat.S_IMODE(os.stat(blocked).st_mode)
+            os.chmod(blocked, mode | 0o001)
+            changed.append((blocked, mode))
+            warnings.warn(f"{FIX_ENV}=1: machine change for the bwrap and landlock tests: chmod o+x {blocked} "
+                          f"(mode {mode:o} is restored at the end of the run)")
+    config._sandbox_fix = changed
+
+
+def pytest_unconfigure(config):
+    for path, mode in reversed(getattr(config, "_sandbox_fix", [])):
+        os.chmod(path, mode)
+
+
+def _level_or_skip(sb, checked: dict, label: str):
+    """The level `sb`, or a skip that says why it is unavailable (see pytest_configure for the
+    fix CI applies)."""
+    checked.clear()
+    ok, reason = sb.available()
+    if not ok:
+        hint = "" if os.environ.get(FIX_ENV) else (
+            f" (tests/CI only: set {FIX_ENV}=1 to let the tests apply the fix for the run)")
+        pytest.skip(f"{label} level not available: {reason}{hint}")
+    return sb
 
 
 @pytest.fixture(scope="module")
 def bwrap_sandbox():
-    """The bwrap level, or a skip that says why it is unavailable (see _level_with_fix)."""
-    yield from _level_with_fix(bwrap.BwrapSandbox(), bwrap._checked, "bwrap")
+    """The bwrap level, or a skip that says why it is unavailable (see _level_or_skip)."""
+    return _level_or_skip(bwrap.BwrapSandbox(), bwrap._checked, "bwrap")
 
 
 @pytest.fixture(scope="module")
 def landlock_sandbox():
-    """The landlock level, or a skip that says why it is unavailable (see _level_with_fix)."""
-    yield from _level_with_fix(landlock.LandlockSandbox(), landlock._checked, "landlock")
+    """The landlock level, or a skip that says why it is unavailable (see _level_or_skip)."""
+    return _level_or_skip(landlock.LandlockSandbox(), landlock._checked, "landlock")

@@ -31,7 +31,6 @@ from grader.probe import Task, run_probe
 from grader.sandbox import GiB
 
 REPO = Path(__file__).resolve().parent.parent
-from conftest import FIX_ENV
 
 
 # ---------------------------------------------------------------------- fixtures
