@@ -10,7 +10,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .batch import default_jobs, kill_descendants, run_pool
@@ -27,6 +27,9 @@ from .similarity import SimilarityReport, analyse_batch, clear as clear_similari
 from .submission import load_submission, looks_like_submission
 from .summary import write_outputs
 
+if TYPE_CHECKING:
+    from .cluster_config import ClusterSpec
+
 Progress = Callable[[int, int, str, float], None]  # done, total, submission name, elapsed seconds
 
 
@@ -41,7 +44,9 @@ class BatchSummary:
     reused: int = 0  # results kept from an earlier run (same files, rubric, grader, dataset, sandbox)
     skipped: list[str] = field(default_factory=list)  # top-level items that are no submission
     jobs: int = 1
-    prepare_seconds: float = 0.0  # dataset export and reference outputs, once per batch
+    # dataset export and reference outputs, once per batch (on a cluster: each worker's, the longest)
+    prepare_seconds: float = 0.0
+    cluster_seconds: float = 0.0  # starting (or connecting to) the Dask cluster
     similarity: SimilarityReport | None = None  # None when --similarity is off
 
     @property
@@ -61,7 +66,8 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                  options: GradeOptions = GradeOptions(), progress: Progress | None = None,
                  on_warning: Callable[[str], None] | None = None, *, jobs: int | None = None,
                  force: bool = False, on_plan: Callable[[int, int, int], None] | None = None,
-                 similarity: bool | None = None, boilerplate: tuple[Path, ...] = ()) -> BatchSummary:
+                 similarity: bool | None = None, boilerplate: tuple[Path, ...] = (),
+                 cluster: ClusterSpec | None = None) -> BatchSummary:
     """Grade `path` into `out_dir`: OUT/<name>/result.json and report.html, OUT/gradebook.csv
     (gradebook-<assignment>.csv per assignment when the folder mixes them) and OUT/index.html.
 
@@ -69,11 +75,14 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
     folder or a .zip per student, a Canvas export). `jobs` worker processes (default: the
     cores) grade concurrently. A submission whose result.json matches its files, the rubric,
     the grader version, the dataset and the sandbox is not graded again unless `force`.
-    `on_plan(to_grade, reused, workers)` is called once before grading starts.
+    `on_plan(to_grade, reused, workers)` is called once before grading starts. With `cluster`
+    the submissions are graded on a Dask cluster (grader/cluster.py) instead of local workers.
     `similarity` (default: on when there is more than one submission) compares the students'
     own code pairwise, the template and the `boilerplate` folders left out (grader/similarity.py)."""
     started = time.monotonic()
     path, out_dir = Path(path), Path(out_dir)
+    if cluster is not None and cluster.data_dir and options.data_dir is None:
+        options = dataclasses.replace(options, data_dir=cluster.data_dir)  # the driver reads the shared copy too
     course = find_course()
     rubrics = {name: load_rubric(course.rubric(name)) for name in course.assignments()}
     if assignment and assignment not in rubrics:
@@ -97,18 +106,26 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             if grader.dataset_warning and on_warning:
                 on_warning(f"{name}: {grader.dataset_warning}")
             for entry in entries:
-                previous = None if force else _reusable(grader, entry, out_dir / entry.out_name)
+                previous = None if force else _reusable(grader, entry, out_dir / entry.out_name,
+                                                        any_sandbox=cluster is not None and not options.sandbox)
                 if previous is None:
                     todo.append((grader, entry))
                 else:
                     summary.results.append(previous)
                     folders[id(previous)] = entry.out_name
         summary.reused = len(summary.results)
-        summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
+        client = None
+        if cluster is not None and todo:
+            connecting = time.monotonic()
+            client = stack.enter_context(_connect(cluster))
+            summary.jobs = _cluster_workers(client)
+            summary.cluster_seconds = time.monotonic() - connecting
+        else:
+            summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
         if on_plan:
             on_plan(len(todo), summary.reused, summary.jobs)
         try:
-            _run(todo, out_dir, summary, folders, progress)
+            _run(todo, out_dir, summary, folders, progress, client, cluster)
         except KeyboardInterrupt:
             kill_descendants()  # probes run in their own sessions: Ctrl-C does not reach them
             raise
@@ -121,10 +138,11 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
 
 
 def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary, folders: dict[int, str],
-         progress: Progress | None) -> None:
-    """Grade `todo`, in summary.jobs forked workers when that is more than one."""
+         progress: Progress | None, client=None, cluster: ClusterSpec | None = None) -> None:
+    """Grade `todo`, in summary.jobs forked workers when that is more than one, or on the
+    Dask cluster of `client` (whose workers prepare their own Graders)."""
     started = time.monotonic()
-    for grader in {id(g): g for g, _ in todo}.values():
+    for grader in {id(g): g for g, _ in todo}.values() if client is None else ():
         grader.prepare()  # dataset exported and reference outputs computed once, before forking
     summary.prepare_seconds = time.monotonic() - started
     started = time.monotonic()  # the progress rate and ETA count grading only
@@ -146,10 +164,23 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
         if progress:
             progress(len(summary.results) - summary.reused, len(todo), todo[i][1].name, time.monotonic() - started)
 
-    # Even with one worker the grading happens in a forked worker, never in this process, which
-    # writes the results: a submission that kills its grading (its probe's or kernel's ancestors)
-    # costs a worker, is graded once more, and the second time gets a row that says so.
-    run_pool(len(todo), summary.jobs, work, done, lost)
+    if client is not None:
+        from .cluster import grade_on_cluster
+
+        def arrived(i: int, graded) -> None:
+            out = out_dir / todo[i][1].out_name
+            _write_files(graded.files, out)  # figures, executed notebook: before the report that links them
+            _write(graded.result, out)
+            summary.prepare_seconds = max(summary.prepare_seconds, graded.prepare_seconds)
+            done(i, graded.result)
+
+        hashes = {g.rubric.assignment: grading_hash(g) for g, _ in todo}
+        grade_on_cluster(client, todo, cluster.data_dir, hashes, arrived, lambda i, why: done(i, lost(i, why)))
+    else:
+        # Even with one worker the grading happens in a forked worker, never in this process, which
+        # writes the results: a submission that kills its grading (its probe's or kernel's ancestors)
+        # costs a worker, is graded once more, and the second time gets a row that says so.
+        run_pool(len(todo), summary.jobs, work, done, lost)
 
 
 def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], course: CourseDir, out_dir: Path,
@@ -162,6 +193,31 @@ def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], cour
     students = {name: {e.name: e.path for e in entries if not e.error} for name, entries in groups.items()}
     return analyse_batch(students, {name: rubrics[name].owned for name in groups},
                          {name: course.template(name) for name in groups}, out_dir, boilerplate)
+
+
+def _connect(cluster: ClusterSpec):
+    try:
+        from .cluster import connect
+    except ImportError as exc:
+        raise GraderError(str(exc)) from exc
+    return connect(cluster)
+
+
+def _cluster_workers(client) -> int:
+    from .cluster import worker_count
+
+    return worker_count(client)
+
+
+def _write_files(files: dict[str, bytes], out: Path) -> None:
+    for rel, data in files.items():
+        target = out / rel
+        if out.resolve() not in target.resolve().parents:
+            continue  # our own worker code never sends one; a path outside is dropped, not followed
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
 
 
 def _group_by_assignment(entries: list[Entry], rubrics: dict[str, Rubric], assignment: str | None,
@@ -186,10 +242,11 @@ def _assignment_of_files(path: Path, rubrics: dict[str, Rubric]) -> str | None:
     return next((name for name, r in rubrics.items() if looks_like_submission(path, r.detect)), None)
 
 
-def _reusable(grader: Grader, entry: Entry, out: Path) -> Result | None:
+def _reusable(grader: Grader, entry: Entry, out: Path, any_sandbox: bool = False) -> Result | None:
     """The earlier result in `out` when it was made from the same files with the same rubric,
     grader version and code, dataset and sandbox level (its report is re-rendered if it went
-    missing)."""
+    missing). `any_sandbox`: on a cluster with no --sandbox each worker uses the strongest level
+    its node offers, which the driver cannot know: the level the result names is kept."""
     try:
         previous = Result.read_json(out / "result.json")
     except (OSError, ValueError, TypeError, KeyError):
@@ -201,7 +258,7 @@ def _reusable(grader: Grader, entry: Entry, out: Path) -> Result | None:
     if previous.error:
         same = same and not previous.error.startswith(RETRY_ERRORS)
     else:
-        same = same and previous.sandbox == grader.sandbox.name and (
+        same = same and (any_sandbox or previous.sandbox == grader.sandbox.name) and (
             grader.dataset is None or previous.dataset == grader.dataset.description)
     if not same:
         return None

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .cluster_config import KINDS as CLUSTER_KINDS  # small, no Dask: the parser lists the kinds
 from .errors import GraderError
 
 # Each command imports what it uses when it runs: `check` on a student's machine must not
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="regrade every submission (default: keep results whose files, rubric, grader version "
                             "and code, options, dataset and sandbox are unchanged)")
+    where = grade.add_argument_group("grading on a Dask cluster (pip install 'mlp-grader[dask]')")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on an existing Dask cluster, e.g. tcp://head-node:8786")
+    where.add_argument("--cluster", choices=CLUSTER_KINDS, default=None,
+                       help="start a Dask cluster: local (--jobs single-threaded worker processes here) or a batch "
+                            "system through dask-jobqueue (slurm, pbs, ...: options from --cluster-config)")
+    where.add_argument("--cluster-config", type=Path, default=None, metavar="TOML",
+                       help="cluster options: [cluster] kind, workers, data_dir; [jobqueue] keyword arguments of "
+                            "dask-jobqueue's cluster class (README: Grading on a cluster)")
     _common(grade)
     grade.set_defaults(func=cmd_grade)
 
@@ -225,6 +235,25 @@ class _ProgressBar:
             self.bar.close()
 
 
+def _cluster(args):
+    """The cluster the TA asked for (a ClusterSpec), or None for the local pool."""
+    from .batch import default_jobs
+    from .cluster_config import ClusterSpec, load_cluster_config
+
+    if args.scheduler and (args.cluster or args.cluster_config):
+        raise GraderError("--scheduler connects to a running cluster: it does not go with --cluster or "
+                          "--cluster-config")
+    if args.scheduler:
+        return ClusterSpec("scheduler", address=args.scheduler)
+    if args.cluster_config:
+        return load_cluster_config(args.cluster_config, args.cluster, args.jobs)
+    if args.cluster == "local":
+        return ClusterSpec("local", workers=args.jobs or default_jobs())
+    if args.cluster:
+        raise GraderError(f"--cluster {args.cluster} needs --cluster-config with its [jobqueue] options")
+    return None
+
+
 def cmd_grade(args) -> int:
     from .api import grade_folder
     from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
@@ -232,6 +261,7 @@ def cmd_grade(args) -> int:
     from .summary import rebuild as rebuild_summary
 
     _check_paths(args)
+    cluster = _cluster(args)
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
                           "on your own code, never for grading others")
@@ -243,7 +273,7 @@ def cmd_grade(args) -> int:
         summary = grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
                                jobs=args.jobs, force=args.force, on_plan=bar.plan,
                                similarity=None if args.similarity is None else args.similarity == "on",
-                               boilerplate=tuple(args.boilerplate))
+                               boilerplate=tuple(args.boilerplate), cluster=cluster)
     except KeyboardInterrupt:
         bar.close()
         print(f"\nmlp-grader: interrupted; finished results are kept in {args.out}: run the same command "

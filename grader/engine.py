@@ -91,6 +91,10 @@ class Grader:
                 self.options.dataset, self.rubric.data, self.options.data_dir, self.options.download)
         return self._dataset
 
+    def use_dataset(self, dataset: Dataset, warning: str = "") -> None:
+        """Grade on `dataset`, loaded elsewhere (a cluster worker receives the driver's copy)."""
+        self._dataset, self.dataset_warning = dataset, warning
+
     def context(self, submission: Submission | None = None) -> Context:
         ds = self.dataset
         return Context(dataset=ds, thresholds=self.rubric.thresholds(ds.name) if ds else {},
@@ -124,6 +128,28 @@ class Grader:
             result.notes.append(f"{name} is missing from the submission")
         checks = [c for c in self.rubric.checks() if self.selected(c)]
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
+        notebook = None
+        if self.grades_notebook:  # its kernel starts and its cells run while the probes do
+            from .notebook_grading import start_notebook
+
+            notebook = start_notebook(self, sub, ctx)
+        try:
+            self._grade_checks(result, sub, ctx, checks, plans, missing, out_dir, started)
+        except BaseException:
+            if notebook is not None:
+                notebook.wait()  # no kernel outlives its submission's grading
+            raise
+        if notebook is not None:  # after the probes: the notebook's claims are compared with their results
+            from .notebook_grading import grade_notebook
+
+            grade_notebook(self, sub, ctx, result, out_dir, notebook)
+        result.timings["total"] = round(time.monotonic() - started, 3)
+        return result
+
+    def _grade_checks(self, result: Result, sub: Submission, ctx: Context, checks: list[CheckSpec],
+                      plans: dict[str, list[Task]], missing: list[str], out_dir: Path | None,
+                      started: float) -> None:
+        """Run the probes (student, reference, follow-ups) and score every question into result."""
         outputs = self._run_student(sub, plans, ctx, result) if not missing else {}
         reference = self._reference_outputs(checks, plans, ctx)
         before = time.monotonic()
@@ -149,13 +175,7 @@ class Grader:
             result.questions.append(qr)
         if out_dir is not None:
             result.figures = render_figures(artifacts, out_dir)
-        if self.grades_notebook:  # after the probes: the notebook's claims are compared with their results
-            from .notebook_grading import grade_notebook
-
-            grade_notebook(self, sub, ctx, result, out_dir)
-        # update, not replace: _run_student has already put "student_code" there
-        result.timings.update({"probes": round(probe_seconds, 3), "total": round(time.monotonic() - started, 3)})
-        return result
+        result.timings["probes"] = round(probe_seconds, 3)
 
     def _probe_of(self, plans: dict[str, list[Task]]) -> dict[str, str]:
         """Task id -> the probe module it runs in: its kind's own (a generic kind's) or the rubric's."""

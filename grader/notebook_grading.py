@@ -16,6 +16,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,48 +39,124 @@ PNG = b"\x89PNG\r\n\x1a\n"
 _cache: dict[tuple[str, str], Any] = {}  # rubric/reference path + hash -> parsed settings
 
 
-def grade_notebook(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None) -> None:
+@dataclass
+class NotebookStart:
+    """The notebook read, matched with the template and, when it can run, already executing in a
+    thread of its own: the kernel starts and the cells run while the probes do (they do not
+    depend on each other; only the comparison of claims with the probes' results waits for both).
+    Measured: the notebook step was the largest part of one-off grading after the probes."""
+
+    mode: str
+    config: Any = None
+    template: Any = None
+    name: str = ""
+    messages: list[str] = field(default_factory=list)
+    loaded: Any = None  # LoadedNotebook, or None when there is no notebook
+    matches: dict[int, int] = field(default_factory=dict)
+    wrong_assignment: bool = False
+    language: str = ""
+    executed: Any = None  # the copy of the notebook the execution fills with new outputs
+    execution: Future | None = None  # -> ExecutionReport
+    error: Exception | None = None  # reading failed: reported by grade_notebook
+
+    @property
+    def runnable(self) -> bool:
+        return (self.loaded is not None and self.loaded.nb is not None and self.loaded.status != "empty"
+                and not self.wrong_assignment and self.language in ("", "python"))
+
+    def report(self) -> ExecutionReport | None:
+        return self.execution.result() if self.execution is not None else None
+
+    def wait(self) -> None:
+        """Let a started execution finish (its kernel is ended by execute_notebook either way)."""
+        if self.execution is not None:
+            try:
+                self.execution.result()
+            except Exception:  # noqa: BLE001 - reported by grade_notebook, or moot
+                pass
+
+
+def start_notebook(grader: Any, sub: Any, ctx: Any) -> NotebookStart:
+    """Read the submission's notebook and start executing it in the background (see
+    NotebookStart). Never raises."""
+    start = NotebookStart(mode=getattr(grader.options, "execute", "light"))
+    try:
+        _read(grader, sub, start)
+        if start.runnable and start.mode != "none":
+            # A copy: the saved notebook (answers, edits, the outputs it claims) is read while this runs.
+            start.executed = nbformat.from_dict(start.loaded.nb)
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebook")
+            start.execution = pool.submit(_execute, grader, sub, ctx, start.config, start.template, start.matches,
+                                          start.executed, start.mode)
+            pool.shutdown(wait=False)  # the thread ends with the execution
+    except Exception as exc:  # noqa: BLE001 - the notebook step must not cost the probe results
+        start.error = exc
+    return start
+
+
+def _read(grader: Any, sub: Any, start: NotebookStart) -> None:
+    rubric, course = grader.rubric, grader.course
+    start.config = _cached("config", course.rubric(rubric.assignment), lambda p: load_config(p, rubric.notebook))
+    start.template = _cached("template", course.reference(rubric.assignment) / rubric.notebook, template_cells)
+    start.name, start.messages = find_notebook(sub.path, list(sub.files), start.config.filename)
+    if not start.name:
+        return
+    start.loaded = load_notebook(sub.path / start.name)
+    if start.loaded.nb is None:
+        return
+    start.matches = match_cells(start.template, start.loaded.nb.cells)
+    start.wrong_assignment = wrong_assignment(start.template, start.matches)
+    start.language = notebook_language(start.loaded.nb) or ""
+
+
+def grade_notebook(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None,
+                   start: NotebookStart | None = None) -> None:
     """Fill result.notebook, result.flags, the manual questions' answers and any deduction.
+    `start`: what start_notebook began before the probes ran (else it is done here).
     Never raises: a grader-side failure becomes a message (the probe checks stand)."""
     started = time.monotonic()
-    mode = getattr(grader.options, "execute", "light")
+    start = start or start_notebook(grader, sub, ctx)
+    mode = start.mode
     result.notebook = {"file": "", "status": "", "version": "", "messages": [], "execute": mode,
                        "edits": [], "added_cells": [], "claims": [], "execution": {}}
     try:
-        _grade(grader, sub, ctx, result, out_dir, mode)
+        if start.error is not None:
+            raise start.error
+        _grade(grader, ctx, result, out_dir, start)
     except Exception as exc:  # noqa: BLE001 - the notebook step must not cost the probe results
         message = f"the grader could not analyse the notebook ({type(exc).__name__}: {exc})"
         result.notebook["messages"].append(message)
         result.notes.append(message)
-    result.timings["notebook"] = round(time.monotonic() - started, 3)
+    finally:
+        start.wait()
+    result.timings["notebook"] = round(time.monotonic() - started, 3)  # what was left after the probes
+    report = start.execution.result() if start.execution is not None and start.execution.done() \
+        and start.execution.exception() is None else None
+    if report is not None:
+        result.timings["notebook_execution"] = report.seconds  # overlapped with the probes
 
 
-def _grade(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None, mode: str) -> None:
+def _grade(grader: Any, ctx: Any, result: Result, out_dir: Path | None, start: NotebookStart) -> None:
     rubric, course = grader.rubric, grader.course
     info = result.notebook
-    config: NotebookConfig = _cached("config", course.rubric(rubric.assignment),
-                                     lambda p: load_config(p, rubric.notebook))
-    template: list[TemplateCell] = _cached("template", course.reference(rubric.assignment) / rubric.notebook,
-                                           template_cells)
-    name, messages = find_notebook(sub.path, list(sub.files), config.filename)
-    info["messages"] += messages
+    config, template, name, mode = start.config, start.template, start.name, start.mode
+    info["messages"] += start.messages
     if not name:
         info["status"] = "missing"
-        result.notes += messages
+        result.notes += start.messages
         _set_answers(result, {}, "no notebook")
         return
-    loaded: LoadedNotebook = load_notebook(sub.path / name)
+    loaded: LoadedNotebook = start.loaded
     info.update(file=name, status=loaded.status, version=loaded.version)
     info["messages"] += loaded.messages
-    result.notes += messages + [m for m in loaded.messages if loaded.status != "ok" or "format" in m]
+    result.notes += start.messages + [m for m in loaded.messages if loaded.status != "ok" or "format" in m]
     if loaded.nb is None:
         _set_answers(result, {}, "no notebook")
         return
     nb = loaded.nb
     cells = nb.cells
-    matches = match_cells(template, cells)
-    runnable = loaded.status not in ("empty",)
-    if wrong_assignment(template, matches):
+    matches = start.matches
+    if start.wrong_assignment:
         other = _looks_like(course, rubric.assignment, cells)
         message = (f"{name} does not look like the {rubric.assignment} notebook (few of the template's cells are in "
                    f"it){f'; it looks like the {other} notebook' if other else ''}: not executed, no edit check")
@@ -86,8 +164,7 @@ def _grade(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None
         info["messages"].append(message)
         result.notes.append(message)
         result.flags.append(message)
-        runnable = False
-    language = notebook_language(nb)
+    language = start.language
     if language and language != "python":
         kernel = (nb.metadata.get("kernelspec") or {}).get("name", "")
         message = (f"{name} names a {language} kernel{f' ({kernel})' if kernel else ''}; the grader executes Python "
@@ -95,7 +172,6 @@ def _grade(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None
         info["status"] = "other_language" if info["status"] in ("ok", "converted") else info["status"]
         info["messages"].append(message)
         result.notes.append(message)
-        runnable = False
     answers = find_answers(cells, template, matches, config)
     _set_answers(result, answers, "missing")
     if info["status"] != "wrong_assignment":
@@ -104,15 +180,15 @@ def _grade(grader: Any, sub: Any, ctx: Any, result: Result, out_dir: Path | None
     report: ExecutionReport | None = None
     if mode == "none":
         info["execution"] = {"mode": "none", "summary": "not executed (--execute none)"}
-    elif not runnable:
+    elif not start.runnable:
         info["execution"] = {"mode": mode, "summary": "not executed: " + (info["messages"][-1] if info["messages"]
                                                                         else loaded.status)}
     else:
-        report = _execute(grader, sub, ctx, config, template, matches, nb, mode)
-        info["execution"] = _execution_summary(report, nb, config, mode)
+        report = start.report()
+        info["execution"] = _execution_summary(report, start.executed, config, mode)
         if out_dir is not None:
-            _write_executed(nb, out_dir / f"{Path(name).stem}.executed.ipynb")
-    _claims(result, config, template, matches, saved, nb if report else None, report, ctx)
+            _write_executed(start.executed, out_dir / f"{Path(name).stem}.executed.ipynb")
+    _claims(result, config, template, matches, saved, start.executed if report else None, report, ctx)
     if out_dir is not None:
         result.figures.update(_figures(saved, report, out_dir))
 
