@@ -165,15 +165,14 @@ def fake_out(folder: Path, level: str, doctor: str, hostile: dict) -> Path:
     (out / "doctor.txt").write_text(doctor)
     for name in ("doctor.rc", "grade.rc", "hostile.rc"):
         (out / name).write_text("0\n")
-    full = {"pset4": 45, "modular": 37}
-    points = {**offline.BUG_POINTS, "pset4-reference": 45, "modular-reference": 37, "pset4-template": 0,
-              "modular-template": 0}
+    full = {"pset4": 45, "modular": 37, "a1": 59}
+    points = {**offline.BUG_POINTS, **{f"{a}-reference": full[a] for a in full}, **{f"{a}-template": 0 for a in full}}
     for name, got in points.items():
         (out / "examples" / name).mkdir()
         (out / "examples" / name / "result.json").write_text(json.dumps(
             {"submission": name, "autograded_points": got, "autograded_max": full[name.split("-")[0]],
              "sandbox": level}))
-    (out / "grade.log").write_text("graded 9, failed to grade 0, 301.2 s with 2 workers\n")
+    (out / "grade.log").write_text(f"graded {len(points)}, failed to grade 0, 301.2 s with 2 workers\n")
     (out / "hostile.json").write_text(json.dumps(hostile))
     return out
 

@@ -145,6 +145,13 @@ def score_numeric_reference(spec, ctx, outputs, reference) -> Outcome:
         return failed_task(out, what)
     numeric_tol = spec.params["numeric_tolerance"]
     numeric, numeric_problems = _compare(out.arrays, {k: out.arrays.get("num_" + k) for k in keys}, keys, numeric_tol)
+    if task.id not in reference:  # a student kit carries no reference: the handout's own numeric check
+        details = {"relative_errors": numeric, "numeric_tolerance": numeric_tol}
+        wrong = [k for k in keys if any(p.startswith(k) for p in numeric_problems)]
+        return _score_parts(len(keys) - len(wrong), len(keys),
+                            f"{what}: {', '.join(keys)} match the numerical gradient (relative error "
+                            f"{max(numeric.values(), default=np.inf):.1e}, tolerance {numeric_tol:g})",
+                            [f"{what}: {p}" for p in numeric_problems], details)
     errors, problems = _compare(out.arrays, reference[task.id].arrays, keys, tol)
     details = {"relative_errors": numeric, "vs_reference": errors, "tolerance": tol, "numeric_tolerance": numeric_tol}
     # Either is the right derivative: of the tanh form (the reference), or of the student's own
@@ -621,7 +628,16 @@ def score_tinynet(spec, ctx, outputs, reference) -> Outcome:
     zero = rule["zero"]
     hidden = [int(h) for h in np.asarray(out.arrays.get("hidden_sizes", [])).reshape(-1)]
     details = {"got": acc, "hyper_parameters": hyper, "rule": rule["rule"], "hidden_sizes": hidden}
-    if rule["rule"] == "reference":
+    if rule["rule"] == "reference" and task_id not in reference:
+        # A student kit carries no reference to train with these settings: an indication from
+        # the stand-in's fixed calibration (the reference reached 0.58 with the notebook's
+        # settings); the TA's grade applies the rule above.
+        full = rule["kit_full"]
+        why = (f"{ctx.dataset.name} is an offline stand-in; the final grade compares with the reference trained with "
+               f"these hyper-parameters, which this self-check does not have, so it shows the stand-in's fixed bar "
+               f"{full} as an indication only")
+        details["expected"] = f"held-out accuracy >= {full} (indication)"
+    elif rule["rule"] == "reference":
         ref_acc = _accuracy(reference[task_id], y)
         ref_hidden = [int(h) for h in np.asarray(reference[task_id].arrays.get("hidden_sizes", [])).reshape(-1)]
         full = ref_acc - rule["margin"]

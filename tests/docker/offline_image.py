@@ -43,7 +43,7 @@ STAGE_TAG = "localhost/mlp-grader-teststage:offline-test"
 UID = 10001
 # The buggy examples' points with the image's defaults (no baked data: the digits and
 # synthetic-cifar stand-ins), as `mlp-grader grade examples/submissions` gives them outside it.
-BUG_POINTS = {"modular-bug-softmax-no-max": 36.6667, "modular-bug-wd-twice": 32, "pset4-bug-np-float": 3,
+BUG_POINTS = {"modular-flagged-softmax-no-max": 37, "modular-bug-wd-twice": 32, "pset4-bug-np-float": 3,
               "pset4-bug-predict-scores": 23, "pset4-bug-relu-mask-inverted": 42.75}
 # Strongest first, as the grader chooses them (DESIGN.md, section 1).
 LEVEL_ORDER = ("bwrap", "landlock", "process")
