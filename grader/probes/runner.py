@@ -245,25 +245,11 @@ def run_task_spawned(job, jobdir, task, out_root):
 
 
 def _wait_spawned(proc, timeout, started, disk_over):
-    delay = 0.001
-    next_check = started + DISK_CHECK_SECONDS
-    while True:
+    def exited():
         code = proc.poll()
-        if code is not None:
-            problem = disk_over()
-            return ("error", problem) if problem else _describe_returncode(code)
-        now = time.monotonic()
-        if now - started > timeout:
-            _stop(proc)
-            return "timeout", f"did not finish within {timeout - SPAWN_STARTUP:g} s (wall clock)"
-        if now >= next_check:
-            next_check = now + DISK_CHECK_SECONDS
-            problem = disk_over()
-            if problem:
-                _stop(proc)
-                return "error", problem
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+        return None if code is None else _describe_returncode(code)
+
+    return _watch(exited, lambda: _stop(proc), timeout, timeout - SPAWN_STARTUP, started, disk_over)
 
 
 def _stop(proc):
@@ -386,25 +372,36 @@ def _save_result(np, result, path, max_bytes):
 
 
 def _wait(pid, timeout, started, disk_over):
+    def exited():
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return _describe_exit(status) if done else None
+
+    def stop():
+        _kill_group(pid)
+        os.waitpid(pid, 0)
+
+    return _watch(exited, stop, timeout, timeout, started, disk_over)
+
+
+def _watch(exited, stop, timeout, shown_timeout, started, disk_over):
+    """Poll the task until `exited()` describes its end, its wall clock runs out or its folders
+    grow past the disk cap (`stop()` ends it then). Returns (status, detail)."""
     delay = 0.0005
     next_check = started + DISK_CHECK_SECONDS
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            result = _describe_exit(status)
+        result = exited()
+        if result is not None:
             problem = disk_over()
             return ("error", problem) if problem else result
         now = time.monotonic()
         if now - started > timeout:
-            _kill_group(pid)
-            os.waitpid(pid, 0)
-            return "timeout", f"did not finish within {timeout:g} s (wall clock)"
+            stop()
+            return "timeout", f"did not finish within {shown_timeout:g} s (wall clock)"
         if now >= next_check:
             next_check = now + DISK_CHECK_SECONDS
             problem = disk_over()
             if problem:
-                _kill_group(pid)
-                os.waitpid(pid, 0)
+                stop()
                 return "error", problem
         time.sleep(delay)
         delay = min(delay * 2, 0.02)

@@ -21,7 +21,6 @@ only on folders the grader made under the temp dir).
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import stat
 import subprocess
@@ -29,10 +28,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .core import HIDDEN_SITE_ENTRIES, GiB, Limits, _set, _site_dirs
-from .unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+from .core import HIDDEN_SITE_ENTRIES, Limits, _site_dirs
+from .unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
                            _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read, _real,
-                           _seccomp_filtered, reach)
+                           _seccomp_filtered, limits_and_uid, reach)
 
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
@@ -112,21 +111,7 @@ class BwrapSandbox:
         return args + ["--remount-ro", "/", "--", *argv]
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
-        uid, gid, switch = self.uid, self.gid, self.root
-
-        def apply() -> None:
-            # bwrap, the runner and every task inherit these; tasks lower them further.
-            _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
-            _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
-            _set(resource.RLIMIT_CORE, 0)
-            _set(resource.RLIMIT_NOFILE, limits.open_files)
-            _set(resource.RLIMIT_NPROC, NPROC)
-            if switch:  # order matters: groups and gid need root, so the uid goes last
-                os.setgroups([])
-                os.setgid(gid)
-                os.setuid(uid)
-
-        return apply
+        return limits_and_uid(limits, self.uid, self.gid, self.root)
 
     # ------------------------------------------------------------------ availability
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -35,9 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..probes import landlock_rules
-from .core import GiB, Limits, _set, _site_dirs
-from .unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                           _blocked_dir, _chown_tree, _interpreter_roots, reach)
+from .core import Limits, _site_dirs
+from .unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+                           _blocked_dir, _chown_tree, limits_and_uid, _interpreter_roots, reach)
 
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 POLICY_DIR = "landlock"  # in the job folder: policy.json and landlock_rules.py
@@ -143,21 +142,7 @@ class LandlockSandbox:
                 "task_layer": task_layer, **({"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {})}
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
-        uid, gid, switch = self.uid, self.gid, self.root
-
-        def apply() -> None:
-            # The runner and every task inherit these; tasks lower them further.
-            _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
-            _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
-            _set(resource.RLIMIT_CORE, 0)
-            _set(resource.RLIMIT_NOFILE, limits.open_files)
-            _set(resource.RLIMIT_NPROC, NPROC)
-            if switch:  # groups and gid need root, so the uid goes last
-                os.setgroups([])
-                os.setgid(gid)
-                os.setuid(uid)
-
-        return apply
+        return limits_and_uid(limits, self.uid, self.gid, self.root)
 
     # ------------------------------------------------------------------ availability
 

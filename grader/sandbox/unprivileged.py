@@ -14,10 +14,10 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from ..errors import GraderError
-from .core import _site_dirs
+from .core import GiB, Limits, _set, _site_dirs, resource
 
 SANDBOX_UID = 65534  # nogroup: the sandbox gid when the grader runs as root
 # The sandbox uid when the grader runs as root: one per grading process (this base + its pid), so
@@ -134,3 +134,22 @@ def _seccomp_filtered() -> bool:
         if line.startswith("Seccomp:"):
             return line.split()[1] == "2"
     return False
+
+
+def limits_and_uid(limits: Limits, uid: int, gid: int, switch: bool) -> Callable[[], None]:
+    """The preexec of the levels that run probes as an unprivileged uid (bwrap, landlock): the
+    probe's rlimits (the runner and every task inherit them; tasks lower them further), then, as
+    root, the switch to `uid`/`gid` without supplementary groups."""
+
+    def apply() -> None:
+        _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
+        _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
+        _set(resource.RLIMIT_CORE, 0)
+        _set(resource.RLIMIT_NOFILE, limits.open_files)
+        _set(resource.RLIMIT_NPROC, NPROC)
+        if switch:  # order matters: groups and gid need root, so the uid goes last
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+
+    return apply
