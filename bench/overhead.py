@@ -77,10 +77,10 @@ print(json.dumps({"seconds": total}))
 def plain_seconds(assignment: str, dataset: str, work: Path) -> float:
     """The student's own computation: every task of the full rubric, on the reference."""
     with Grader(assignment, GradeOptions(dataset=dataset, execute="none")) as grader:
-        ctx = grader.context()
+        reference = grader.course.reference(assignment)
+        ctx = grader.context(load_submission(reference))  # plans may read the notebook's settings
         plans = {c.id: grader.kinds[c.kind].plan(c, ctx) for c in grader.rubric.checks()}
         tasks = [replace(t) for t in unique_tasks(plans)]
-        reference = grader.course.reference(assignment)
         workdir = make_working_copy(load_submission(reference), work / "plain", grader.provided_files())
         data_dir = ctx.dataset.export_for_probe(work / "data") if any(t.needs_data for t in tasks) else None
         specs = []
