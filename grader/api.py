@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import __version__
+from . import __version__, plots
 from .batch import default_jobs, kill_descendants, run_pool
 from .canvas_gradebook import write_identities
 from .course import CourseDir, detect_assignment, find_course  # noqa: F401 (detect_assignment: part of the API)
@@ -144,6 +144,8 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
     started = time.monotonic()
     for grader in {id(g): g for g, _ in todo}.values() if client is None else ():
         grader.prepare()  # dataset exported and reference outputs computed once, before forking
+    if todo:
+        plots.preload()  # the workers' figures and this process's histogram
     summary.prepare_seconds = time.monotonic() - started
     started = time.monotonic()  # the progress rate and ETA count grading only
 

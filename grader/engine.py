@@ -183,7 +183,7 @@ class Grader:
         return {t.id: kinds[cid].probe or self.rubric.probe for cid, tasks in plans.items() for t in tasks}
 
     def _run(self, sub: Submission, tasks: list[Task], probe_of: dict[str, str], ctx: Context,
-             gate: bool, preload: tuple[str, ...] | None = None) -> dict[str, TaskOutput]:
+             gate: bool) -> dict[str, TaskOutput]:
         """Run `tasks` against `sub`, one probe per probe module; with `gate`, each probe first
         imports the code and its other tasks are not run when that fails."""
         groups: dict[str, list[Task]] = {}
@@ -198,9 +198,8 @@ class Grader:
                     group = [Task(id=gate_id(probe, self.rubric.probe), fn="import_module",
                                   params={"modules": modules}, timeout=20.0, gate=True)] + group
                 group = [replace(t, timeout=t.timeout * self.options.timeout_scale) for t in group]
-                extra = {"preload": preload} if preload is not None else {}
                 outputs.update(run_probe(work, probe, group, self.sandbox, data_dir=self._data_dir(group, ctx),
-                                         scratch=self._scratch, runner=self.options.runner, **extra))
+                                         scratch=self._scratch, runner=self.options.runner))
         return outputs
 
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
@@ -272,11 +271,8 @@ class Grader:
         tasks = unique_tasks(plans)
         if not tasks:
             return {}
-        # NumPy only: this probe runs for every submission, and preloading matplotlib (which the
-        # student's probe needs, real submissions import it) tripled its time (measured 3.5 s vs
-        # 1.0 s, median of 5, 2 loaded cores). Reference code that imports more still works.
         return self._run(load_submission(self.course.reference(self.rubric.assignment)), tasks,
-                         self._probe_of(plans), ctx, gate=False, preload=("numpy",))
+                         self._probe_of(plans), ctx, gate=False)
 
     def _score(self, check: CheckSpec, ctx: Context, plans, outputs, reference, missing) -> Outcome:
         if not self.selected(check):

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .preload import modules_to_preload
 from .probes.runner import SPAWN_STARTUP
 from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, run_sandboxed
 
@@ -105,11 +106,14 @@ def runner_mode(requested: str | None = None) -> str:
 
 
 def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir: Path | None = None,
-              preload: tuple[str, ...] = ("numpy", "matplotlib.pyplot"), scratch: Path | None = None,
+              preload: tuple[str, ...] | None = None, scratch: Path | None = None,
               runner: str | None = None) -> dict[str, TaskOutput]:
     """Run `tasks` against the code in `workdir` (a working copy the probe may modify).
-    `runner`: "fork", "spawn" or None (fork where it exists)."""
+    `runner`: "fork", "spawn" or None (fork where it exists). `preload`: the modules the runner
+    imports before forking the tasks; None: the heavy ones the code imports (grader/preload.py)."""
     mode = runner_mode(runner)
+    if preload is None:
+        preload = modules_to_preload(workdir)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-job-", dir=scratch) as tmp:
         jobdir = Path(tmp)
         _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload, sandbox, mode)

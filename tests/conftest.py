@@ -1,9 +1,13 @@
 """Shared test set-up: one Grader per session (the reference outputs and the dataset are
-computed once), and paths to the fixture submissions."""
+computed once), each submission of the repository graded once per test run (SharedGrader), and
+paths to the fixture submissions."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import stat
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from grader import bwrap
 from grader.sandbox import landlock, unprivileged
 from grader.engine import GradeOptions, Grader
+from grader.results import Result
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -21,10 +26,53 @@ PSET4_FIXTURES = FIXTURES / "pset4"
 OPTIONS = GradeOptions(sandbox="process", dataset="digits")
 
 
+class SharedGrader(Grader):
+    """A Grader whose results for the repository's own submissions (fixtures, reference,
+    template) are graded once per test run and read back by every other test that asks, in any
+    xdist worker: files under `store`, one per (assignment, options, folder), written under a
+    lock by the first worker that needs it. Each caller gets its own copy of the Result."""
+
+    def __init__(self, assignment: str, options: GradeOptions, store: Path):
+        super().__init__(assignment, options)
+        self._store = store
+
+    def grade(self, path, out_dir=None):
+        path = Path(path).resolve()
+        if out_dir is not None or REPO not in path.parents or TMP in path.parents:
+            return super().grade(path, out_dir)
+        key = hashlib.sha256(repr((self.rubric.assignment, self.options, str(path))).encode()).hexdigest()[:32]
+        target = self._store / f"{key}.json"
+        with open(self._store / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not target.exists():
+                super().grade(path).write_json(target)
+        return Result.read_json(target)
+
+
+TMP = Path(tempfile.gettempdir()).resolve()
+
+
 @pytest.fixture(scope="session")
-def pset4_grader():
-    with Grader("pset4", OPTIONS) as grader:
-        yield grader
+def shared_graders(request, tmp_path_factory):
+    """shared_graders(assignment, options) -> the SharedGrader of this process for them."""
+    base = tmp_path_factory.getbasetemp()
+    store = (base.parent if hasattr(request.config, "workerinput") else base) / "shared-results"
+    store.mkdir(exist_ok=True)
+    made: dict[tuple, SharedGrader] = {}
+
+    def get(assignment: str, options: GradeOptions = OPTIONS) -> SharedGrader:
+        if (assignment, options) not in made:
+            made[(assignment, options)] = SharedGrader(assignment, options, store)
+        return made[(assignment, options)]
+
+    yield get
+    for grader in made.values():
+        grader.close()
+
+
+@pytest.fixture(scope="session")
+def pset4_grader(shared_graders):
+    return shared_graders("pset4")
 
 
 FIX_ENV = "MLP_GRADER_TEST_BWRAP_FIX"

@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 
-from grader.engine import Grader
 
 from conftest import FIXTURES, OPTIONS, REPO
 
@@ -55,9 +54,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def a1_grader():
-    with Grader("a1", OPTIONS) as grader:
-        yield grader
+def a1_grader(shared_graders):
+    return shared_graders("a1", OPTIONS)
 
 
 def check_result(result, expected_total, expected_checks):

@@ -158,7 +158,7 @@ def test_reference_is_not_importable_from_the_kit(kit, tmp_path):
     *[("pset4", PSET4_FIXTURES / n) for n in ("correct_helpers", "bug_missing_reg", "bug_sigmoid_derivative")],
     ("a1", FIXTURES / "a1" / "bug_relu_derivative"),
 ], ids=lambda v: getattr(v, "name", v))
-def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, assignment, fixture):
+def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, shared_graders, assignment, fixture):
     built = build_kit(assignment, tmp_path_factory.mktemp("kit") / "kit")
     tmp = tmp_path_factory.mktemp("run")
     code = ("import json\nfrom pathlib import Path\nfrom grader.api import grade_submission\n"
@@ -169,7 +169,6 @@ def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, assig
     out = kit_python(built, code, tmp, tmp)
     assert out.returncode == 0, out.stderr
     from_kit = json.loads(out.stdout.strip().splitlines()[-1])
-    with Grader(assignment, GradeOptions(sandbox="process", dataset="digits")) as grader:
-        full = {c.id: [c.points, c.message] for c in grader.grade(fixture).checks()
-                if c.visibility == "public"}
+    full = {c.id: [c.points, c.message] for c in shared_graders(assignment).grade(fixture).checks()
+            if c.visibility == "public"}
     assert from_kit == full
