@@ -144,8 +144,6 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
     started = time.monotonic()
     for grader in {id(g): g for g, _ in todo}.values() if client is None else ():
         grader.prepare()  # dataset exported and reference outputs computed once, before forking
-    if todo:
-        plots.preload()  # the workers' figures and this process's histogram
     summary.prepare_seconds = time.monotonic() - started
     started = time.monotonic()  # the progress rate and ETA count grading only
 
@@ -182,7 +180,7 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
         # Even with one worker the grading happens in a forked worker, never in this process, which
         # writes the results: a submission that kills its grading (its probe's or kernel's ancestors)
         # costs a worker, is graded once more, and the second time gets a row that says so.
-        run_pool(len(todo), summary.jobs, work, done, lost)
+        run_pool(len(todo), summary.jobs, work, done, lost, warmup=plots.preload)  # for the histogram
 
 
 def _similarity(groups: dict[str, list[Entry]], rubrics: dict[str, Rubric], course: CourseDir, out_dir: Path,

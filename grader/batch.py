@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -63,18 +64,25 @@ def _cgroup_limits(root: Path = Path("/sys/fs/cgroup")) -> tuple[float | None, i
 
 
 def run_pool(count: int, workers: int, work: Callable[[int], Any], on_result: Callable[[int, Any], None],
-             on_lost: Callable[[int, str], Any]) -> None:
+             on_lost: Callable[[int, str], Any], warmup: Callable[[], None] | None = None) -> None:
     """Run `work(i)` for i in range(count) in `workers` forked processes and call
     `on_result(i, value)` in the parent as each one finishes (in completion order). When the
     worker holding item i dies, i is retried once; after that `on_lost(i, reason)` gives its
-    value. `work` must catch its own errors; one that escapes is passed to on_lost too."""
+    value. `work` must catch its own errors; one that escapes is passed to on_lost too.
+    `warmup` runs in a thread of the parent once the first workers are started (work the parent
+    needs only later, e.g. an import, done while it waits anyway); it is joined before any later
+    fork (a fork while another thread imports could leave the child a held import lock) and
+    before run_pool returns."""
     ctx = multiprocessing.get_context("fork")
     todo: deque[int] = deque(range(count))
     attempts = [0] * count
     pool: dict[Connection, tuple[Any, int | None]] = {}  # parent end -> (process, item it holds)
     parent = os.getpid()
+    warming: threading.Thread | None = None
 
     def spawn() -> None:
+        if warming is not None:
+            warming.join()
         ours, theirs = ctx.Pipe()
         inherited = [*pool, ours]  # the parent's ends, which the child closes (EOF must mean "parent gone")
         proc = ctx.Process(target=_worker, args=(theirs, inherited, work, parent), daemon=True)
@@ -97,6 +105,9 @@ def run_pool(count: int, workers: int, work: Callable[[int], Any], on_result: Ca
     try:
         for _ in range(min(workers, count)):
             spawn()
+        if warmup is not None:
+            warming = threading.Thread(target=warmup, name="warmup", daemon=True)
+            warming.start()
         while todo or any(item is not None for _, item in pool.values()):
             for conn, (proc, item) in list(pool.items()):
                 if item is None and todo:
@@ -135,6 +146,8 @@ def run_pool(count: int, workers: int, work: Callable[[int], Any], on_result: Ca
                         spawn()
     finally:
         _stop(pool)
+        if warming is not None:
+            warming.join()
 
 
 def _death(code: int | None) -> str:

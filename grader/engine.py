@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, plots
 from .checks import Context, Kind, Outcome
 from .course import CourseDir, find_course
 from .data import Dataset, resolve_dataset
 from .errors import GraderError
 from .kinds import kinds_for
-from .plots import render_figures
 from .probe import Task, TaskOutput, run_probe
 from .refcache import ReferenceCache, default_folder as default_refcache_folder
 from .results import CheckResult, QuestionResult, Result
@@ -128,6 +128,8 @@ class Grader:
             result.notes.append(f"{name} is missing from the submission")
         checks = [c for c in self.rubric.checks() if self.selected(c)]
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
+        if out_dir is not None:  # the report's figures: their modules load while the probes run
+            threading.Thread(target=plots.preload, name="plots-preload", daemon=True).start()
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
             from .notebook_grading import start_notebook
@@ -174,7 +176,7 @@ class Grader:
                 result.flags += [f"{check.id}: {flag}" for flag in outcome.flags]
             result.questions.append(qr)
         if out_dir is not None:
-            result.figures = render_figures(artifacts, out_dir)
+            result.figures = plots.render_figures(artifacts, out_dir)
         result.timings["probes"] = round(probe_seconds, 3)
 
     def _probe_of(self, plans: dict[str, list[Task]]) -> dict[str, str]:

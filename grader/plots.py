@@ -18,9 +18,9 @@ WEIGHT_CELL_PIXELS = 3  # each weight becomes a 3x3 block: 28x28 images stay rea
 
 
 def preload() -> None:
-    """Import the drawing modules now. Called before a batch forks its workers: each worker
-    draws its submissions' figures and the parent the class histogram, and an import after the
-    fork would be paid in each of them (about 0.35 s: most of a one-off grade's figure time)."""
+    """Import the drawing modules now (about 0.35 s), in a thread while the process waits for
+    something else: a grading worker while its probes run, a batch's parent (the histogram)
+    while its workers grade."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
 
