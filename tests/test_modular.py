@@ -2,10 +2,8 @@
 and L2 checks read from the notebook."""
 from __future__ import annotations
 
-import json
 import shutil
 
-import nbformat
 import pytest
 
 from grader.engine import GradeOptions, Grader
