@@ -128,8 +128,10 @@ class Grader:
             result.notes.append(f"{name} is missing from the submission")
         checks = [c for c in self.rubric.checks() if self.selected(c)]
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
+        preloading = None
         if out_dir is not None:  # the report's figures: their modules load while the probes run
-            threading.Thread(target=plots.preload, name="plots-preload", daemon=True).start()
+            preloading = threading.Thread(target=plots.preload, name="plots-preload", daemon=True)
+            preloading.start()
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
             from .notebook_grading import start_notebook
@@ -141,6 +143,9 @@ class Grader:
             if notebook is not None:
                 notebook.wait()  # no kernel outlives its submission's grading
             raise
+        finally:
+            if preloading is not None:  # nor an import thread: the caller may fork next
+                preloading.join()
         if notebook is not None:  # after the probes: the notebook's claims are compared with their results
             from .notebook_grading import grade_notebook
 

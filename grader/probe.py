@@ -112,8 +112,8 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
     `runner`: "fork", "spawn" or None (fork where it exists). `preload`: the modules the runner
     imports before forking the tasks; None: the heavy ones the code imports (grader/preload.py)."""
     mode = runner_mode(runner)
-    if preload is None:
-        preload = modules_to_preload(workdir)
+    if preload is None:  # a spawned task imports what it needs itself: nothing to read
+        preload = () if mode == "spawn" else modules_to_preload(workdir)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-job-", dir=scratch) as tmp:
         jobdir = Path(tmp)
         _prepare_job(jobdir, workdir, probe, tasks, data_dir, preload, sandbox, mode)
