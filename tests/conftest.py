@@ -7,7 +7,6 @@ import fcntl
 import hashlib
 import os
 import stat
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,13 +31,14 @@ class SharedGrader(Grader):
     xdist worker: files under `store`, one per (assignment, options, folder), written under a
     lock by the first worker that needs it. Each caller gets its own copy of the Result."""
 
-    def __init__(self, assignment: str, options: GradeOptions, store: Path):
+    def __init__(self, assignment: str, options: GradeOptions, store: Path, test_temp: Path):
         super().__init__(assignment, options)
         self._store = store
+        self._test_temp = test_temp  # tests' own folders (tmp_path): their contents vary per test
 
     def grade(self, path, out_dir=None):
         path = Path(path).resolve()
-        if out_dir is not None or REPO not in path.parents or TMP in path.parents:
+        if out_dir is not None or REPO not in path.parents or self._test_temp in path.parents:
             return super().grade(path, out_dir)
         key = hashlib.sha256(repr((self.rubric.assignment, self.options, str(path))).encode()).hexdigest()[:32]
         target = self._store / f"{key}.json"
@@ -49,20 +49,19 @@ class SharedGrader(Grader):
         return Result.read_json(target)
 
 
-TMP = Path(tempfile.gettempdir()).resolve()
-
 
 @pytest.fixture(scope="session")
 def shared_graders(request, tmp_path_factory):
     """shared_graders(assignment, options) -> the SharedGrader of this process for them."""
     base = tmp_path_factory.getbasetemp()
-    store = (base.parent if hasattr(request.config, "workerinput") else base) / "shared-results"
+    test_temp = (base.parent if hasattr(request.config, "workerinput") else base).resolve()  # all workers'
+    store = test_temp / "shared-results"
     store.mkdir(exist_ok=True)
     made: dict[tuple, SharedGrader] = {}
 
     def get(assignment: str, options: GradeOptions = OPTIONS) -> SharedGrader:
         if (assignment, options) not in made:
-            made[(assignment, options)] = SharedGrader(assignment, options, store)
+            made[(assignment, options)] = SharedGrader(assignment, options, store, test_temp)
         return made[(assignment, options)]
 
     yield get
@@ -127,3 +126,22 @@ def bwrap_sandbox():
 def landlock_sandbox():
     """The landlock level, or a skip that says why it is unavailable (see _level_or_skip)."""
     return _level_or_skip(landlock.LandlockSandbox(), landlock._checked, "landlock")
+
+
+def check_result(result, expected_total, expected_checks, every=None):
+    """A fixture's exact grade: the autograded total, and for each check in `expected_checks`
+    (check -> (points, phrase of its message)) those points, that phrase and not "passed";
+    every other check passes with full points. `every`: the complete set of check ids."""
+    got = {c.id: c for c in result.checks()}
+    if every is not None:
+        assert set(got) == set(every)
+    for check_id, check in got.items():
+        if check_id in expected_checks:
+            points, phrase = expected_checks[check_id]
+            assert check.points == pytest.approx(points, abs=1e-3), (check_id, check.message)
+            assert phrase in check.message, (check_id, check.message)
+            assert check.status != "passed"
+        else:
+            assert check.status == "passed" and check.points == check.max_points, (check_id, check.message)
+    assert set(expected_checks) <= set(got)
+    assert result.autograded_points == pytest.approx(expected_total, abs=1e-3)

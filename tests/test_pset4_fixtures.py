@@ -12,7 +12,7 @@ import pytest
 
 from grader.engine import Grader
 
-from conftest import OPTIONS, PSET4_FIXTURES, REPO
+from conftest import OPTIONS, PSET4_FIXTURES, REPO, check_result
 
 ALL_FAIL = ("sigmoid_toy_loss", "sigmoid_scores_hidden", "sigmoid_loss_hidden", "sigmoid_gradcheck",
             "sigmoid_grads_hidden", "predict_hidden", "sigmoid_toy_training", "history_format",
@@ -112,20 +112,6 @@ EXPECTED = {
     # is reachable, so its zero fallback is what gets graded.
     "hostile_patch_grader": (1, {c: (0, "") for c in ALL_FAIL if c != "history_format"}),
 }
-
-
-def check_result(result, expected_total, expected_checks):
-    got = {c.id: c for c in result.checks()}
-    for check_id, check in got.items():
-        if check_id in expected_checks:
-            points, phrase = expected_checks[check_id]
-            assert check.points == pytest.approx(points, abs=1e-3), (check_id, check.message)
-            assert phrase in check.message, (check_id, check.message)
-            assert check.status != "passed"
-        else:
-            assert check.status == "passed" and check.points == check.max_points, (check_id, check.message)
-    assert set(expected_checks) <= set(got)
-    assert result.autograded_points == pytest.approx(expected_total, abs=1e-3)
 
 
 # Run at the bwrap level only: at the process level the filesystem is visible, and whether the
