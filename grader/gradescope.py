@@ -128,7 +128,7 @@ dependencies = [
 ]
 
 [project.scripts]
-mlp-grader = "grader.cli:main"
+mlp-grader = "grader.cli:run"
 
 [tool.setuptools]
 packages = {json.dumps(packages)}

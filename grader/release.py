@@ -153,7 +153,7 @@ dependencies = [
 ]
 
 [project.scripts]
-mlp-grader = "grader.cli:main"
+mlp-grader = "grader.cli:run"
 
 [tool.setuptools.packages.find]
 include = ["grader*"]

@@ -144,13 +144,13 @@ def write_histogram(summary: AssignmentSummary, folder: Path) -> str:
     fig = Figure(figsize=(6.5, 2.8), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.89, bottom=0.17)  # fixed: tight_layout draws it twice
     ax.hist(scores, bins=[top * i / 20 for i in range(21)], color="#4a78b5", edgecolor="white")
     ax.set_xlim(0, top)
     ax.set_xlabel(f"autograded points (of {top:g})")
     ax.set_ylabel("submissions")
     ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {score(summary.stats['mean'])}, "
                  f"median {score(summary.stats['median'])}")
-    fig.tight_layout()
     rel = f"summary/{summary.assignment}-scores.png"
     (folder / "summary").mkdir(parents=True, exist_ok=True)
     fig.savefig(folder / rel)
