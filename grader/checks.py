@@ -58,6 +58,9 @@ class Kind:
     # Tasks run on the *reference* with inputs taken from the student's outputs (e.g. fitted
     # parameters evaluated by the reference's network); their outputs join `reference` in score.
     followup: Callable[[CheckSpec, Context, dict[str, TaskOutput]], list[Task]] | None = None
+    # Its outcome's artifacts are a training run's output (loss history, ...): the report draws
+    # their curves as soon as that task ends, while the probe's later tasks run.
+    curves: bool = False
 
     def needs_reference(self, spec: CheckSpec) -> bool:
         return self.uses_reference(spec) if self.uses_reference else self.reference

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from . import __version__, plots
 from .checks import Context, Kind, Outcome
@@ -128,24 +128,22 @@ class Grader:
             result.notes.append(f"{name} is missing from the submission")
         checks = [c for c in self.rubric.checks() if self.selected(c)]
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
-        preloading = None
-        if out_dir is not None:  # the report's figures: their modules load while the probes run
-            preloading = threading.Thread(target=plots.preload, name="plots-preload", daemon=True)
-            preloading.start()
+        # The report's figures: their modules load while the probe's tasks run, and a training
+        # run's curves are drawn as soon as it ends.
+        early = plots.EarlyCurves(out_dir) if out_dir is not None else None
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
             from .notebook_grading import start_notebook
 
             notebook = start_notebook(self, sub, ctx)
         try:
-            self._grade_checks(result, sub, ctx, checks, plans, missing, out_dir, started)
+            self._grade_checks(result, sub, ctx, checks, plans, missing, out_dir, started, early)
         except BaseException:
             if notebook is not None:
                 notebook.wait()  # no kernel outlives its submission's grading
+            if early is not None:  # nor a drawing thread: the caller may fork next
+                early.discard()
             raise
-        finally:
-            if preloading is not None:  # nor an import thread: the caller may fork next
-                preloading.join()
         if notebook is not None:  # after the probes: the notebook's claims are compared with their results
             from .notebook_grading import grade_notebook
 
@@ -155,9 +153,9 @@ class Grader:
 
     def _grade_checks(self, result: Result, sub: Submission, ctx: Context, checks: list[CheckSpec],
                       plans: dict[str, list[Task]], missing: list[str], out_dir: Path | None,
-                      started: float) -> None:
+                      started: float, early: plots.EarlyCurves | None = None) -> None:
         """Run the probes (student, reference, follow-ups) and score every question into result."""
-        outputs = self._run_student(sub, plans, ctx, result) if not missing else {}
+        outputs = self._run_student(sub, plans, ctx, result, early) if not missing else {}
         reference = self._reference_outputs(checks, plans, ctx)
         before = time.monotonic()
         followups = self._followups(checks, ctx, outputs)
@@ -181,7 +179,7 @@ class Grader:
                 result.flags += [f"{check.id}: {flag}" for flag in outcome.flags]
             result.questions.append(qr)
         if out_dir is not None:
-            result.figures = plots.render_figures(artifacts, out_dir)
+            result.figures = plots.render_figures(artifacts, out_dir, early)
         result.timings["probes"] = round(probe_seconds, 3)
 
     def _probe_of(self, plans: dict[str, list[Task]]) -> dict[str, str]:
@@ -190,9 +188,9 @@ class Grader:
         return {t.id: kinds[cid].probe or self.rubric.probe for cid, tasks in plans.items() for t in tasks}
 
     def _run(self, sub: Submission, tasks: list[Task], probe_of: dict[str, str], ctx: Context,
-             gate: bool) -> dict[str, TaskOutput]:
+             gate: bool, on_output: Callable[[TaskOutput], None] | None = None) -> dict[str, TaskOutput]:
         """Run `tasks` against `sub`, one probe per probe module; with `gate`, each probe first
-        imports the code and its other tasks are not run when that fails."""
+        imports the code and its other tasks are not run when that fails. `on_output`: see run_probe."""
         groups: dict[str, list[Task]] = {}
         for task in tasks:
             groups.setdefault(probe_of.get(task.id, self.rubric.probe), []).append(task)
@@ -206,14 +204,21 @@ class Grader:
                                   params={"modules": modules}, timeout=20.0, gate=True)] + group
                 group = [replace(t, timeout=t.timeout * self.options.timeout_scale) for t in group]
                 outputs.update(run_probe(work, probe, group, self.sandbox, data_dir=self._data_dir(group, ctx),
-                                         scratch=self._scratch, runner=self.options.runner))
+                                         scratch=self._scratch, runner=self.options.runner,
+                                         on_output=on_output))
         return outputs
 
+    def _draws_curves(self, check_id: str) -> bool:
+        check = next((c for c in self.rubric.checks() if c.id == check_id), None)
+        return check is not None and self.kinds[check.kind].curves
+
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
-                     result: Result) -> dict[str, TaskOutput]:
+                     result: Result, early: plots.EarlyCurves | None = None) -> dict[str, TaskOutput]:
         tasks = unique_tasks(plans)
         probe_of = self._probe_of(plans)
-        outputs = self._run(sub, tasks, probe_of, ctx, gate=True)
+        outputs = self._run(sub, tasks, probe_of, ctx, gate=True,
+                            on_output=_curves_to(early, {c: t for c, t in plans.items() if self._draws_curves(c)})
+                            if early is not None else None)
         main = self.rubric.detect[0] if self.rubric.detect else "the code"
         for probe in dict.fromkeys(probe_of.get(t.id, self.rubric.probe) for t in tasks):
             gate = outputs[gate_id(probe, self.rubric.probe)]
@@ -314,6 +319,23 @@ class Grader:
 
 def gate_id(probe: str, rubric_probe: str) -> str:
     return "import" if probe == rubric_probe else f"import-{probe}"
+
+
+def _curves_to(early: plots.EarlyCurves, plans: dict[str, list[Task]]) -> Callable[[TaskOutput], None]:
+    """The student's probe's on_output: a task that returned a loss history has its curves
+    drawn, under each check of `plans` (those whose kind draws curves) that planned it, while
+    the later tasks run."""
+    checks_of: dict[str, list[str]] = {}
+    for check_id, tasks in plans.items():
+        for task in tasks:
+            checks_of.setdefault(task.id, []).append(check_id)
+
+    def arrived(out: TaskOutput) -> None:
+        early.task_ended()
+        if out.ok and "loss_history" in out.arrays:
+            for check_id in checks_of.get(out.id, ()):
+                early.submit(check_id, out.arrays)
+    return arrived
 
 
 def unique_tasks(plans: dict[str, list[Task]]) -> list[Task]:

@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -107,10 +107,14 @@ def runner_mode(requested: str | None = None) -> str:
 
 def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir: Path | None = None,
               preload: tuple[str, ...] | None = None, scratch: Path | None = None,
-              runner: str | None = None) -> dict[str, TaskOutput]:
+              runner: str | None = None,
+              on_output: Callable[[TaskOutput], None] | None = None) -> dict[str, TaskOutput]:
     """Run `tasks` against the code in `workdir` (a working copy the probe may modify).
     `runner`: "fork", "spawn" or None (fork where it exists). `preload`: the modules the runner
-    imports before forking the tasks; None: the heavy ones the code imports (grader/preload.py)."""
+    imports before forking the tasks; None: the heavy ones the code imports (grader/preload.py).
+    `on_output`: called with each task's output as soon as it arrives, while later tasks run. It
+    is provisional: the returned outputs are the verdict (a stream found tampered with later
+    discards every output)."""
     mode = runner_mode(runner)
     if preload is None:  # a spawned task imports what it needs itself: nothing to read
         preload = () if mode == "spawn" else modules_to_preload(workdir)
@@ -123,14 +127,20 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
                         memory_bytes=max(t.memory for t in tasks))
         readable = [jobdir] + ([data_dir] if data_dir else [])
         data_before = _fingerprint(data_dir)
+        messages = Messages([t.id for t in tasks])
+
+        def arrived(stream: bytearray) -> None:
+            for out in messages.read(stream):
+                on_output(out)
+
         proc = run_sandboxed(sandbox, [python_executable(), "-I", "-S", "-B",
                                        str(jobdir / "probe" / "runner.py"), str(jobdir)],
                              jobdir=jobdir, readable=readable, writable=[workdir], limits=limits,
                              env=probe_environment(home), cwd=workdir, max_stdout=MAX_STDOUT,
-                             disk_bytes=DISK_BYTES)
+                             disk_bytes=DISK_BYTES, on_stdout=arrived if on_output else None)
         if data_dir is not None and _fingerprint(data_dir) != data_before:
             _discard(data_dir)  # changed by this probe (process level): re-exported for the next one
-        outputs, tampered = _parse(proc.stdout, [t.id for t in tasks])
+        outputs, tampered = messages.finish(proc.stdout)
         runner_error = proc.stderr.decode("utf-8", "replace")[-2000:]
         if tampered:
             return {t.id: TaskOutput(t.id, "error", detail=TAMPERED) for t in tasks}
@@ -170,25 +180,53 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
     return job
 
 
-def _parse(stream: bytes, task_ids: list[str]) -> tuple[dict[str, TaskOutput], bool]:
-    """The runner's messages: (outputs, tampered). The runner sends one message per task in task
-    order and may stop early (a failed gate, a timeout, a crash); a message cut off at the end of
-    the stream is a stop. Anything else (another task's id, a repeated one, a malformed header,
-    bytes after the last task) means something else wrote into the stream: tampered."""
-    outputs: dict[str, TaskOutput] = {}
-    buf = io.BytesIO(stream)
-    for expected in task_ids:
-        line = buf.readline(MAX_HEADER + 1)
-        if not line:
-            return outputs, False
-        if not line.endswith(b"\n"):
-            return outputs, len(line) > MAX_HEADER  # cut off, unless it is too long to be ours
-        header = _header(line)
+class Messages:
+    """The runner's messages, read as they arrive: one message per task in task order, and the
+    runner may stop early (a failed gate, a timeout, a crash). Anything else (another task's id,
+    a repeated one, a malformed header, bytes after the last task) means something else wrote
+    into the stream: tampered, and no output of the run is used."""
+
+    def __init__(self, task_ids: list[str]):
+        self.task_ids = task_ids
+        self.outputs: dict[str, TaskOutput] = {}
+        self.tampered = False
+        self._pos = 0
+
+    def read(self, stream: bytes | bytearray) -> list[TaskOutput]:
+        """The messages that `stream` (everything received so far) completes."""
+        new = []
+        while not self.tampered and len(self.outputs) < len(self.task_ids):
+            out = self._next(stream)
+            if out is None:
+                break
+            self.outputs[out.id] = out
+            new.append(out)
+        return new
+
+    def finish(self, stream: bytes | bytearray) -> tuple[dict[str, TaskOutput], bool]:
+        """(outputs, tampered) once the runner is gone: a message cut off at the end is a stop."""
+        self.read(stream)
+        too_long = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1) < 0 and len(stream) - self._pos > MAX_HEADER
+        if len(self.outputs) < len(self.task_ids) and too_long:
+            self.tampered = True  # cut off, unless it is too long to be ours
+        if len(self.outputs) == len(self.task_ids) and len(stream) > self._pos:
+            self.tampered = True
+        return ({}, True) if self.tampered else (self.outputs, False)
+
+    def _next(self, stream: bytes | bytearray) -> TaskOutput | None:
+        """The next complete message, advancing past it; None while it is incomplete."""
+        end = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1)
+        if end < 0:
+            return None
+        header = _header(bytes(stream[self._pos:end + 1]))
+        expected = self.task_ids[len(self.outputs)]
         if header is None or header["task"] != expected:
-            return {}, True
-        payload = buf.read(header["payload"])
-        if len(payload) < header["payload"]:
-            return outputs, False  # the runner was stopped while it wrote this message
+            self.tampered = True
+            return None
+        if len(stream) - (end + 1) < header["payload"]:
+            return None
+        payload = bytes(stream[end + 1:end + 1 + header["payload"]])
+        self._pos = end + 1 + header["payload"]
         out = TaskOutput(expected, header["status"], detail=header["detail"], error=header["error"],
                          log=header["log"], seconds=header["seconds"])
         if out.ok:
@@ -196,10 +234,12 @@ def _parse(stream: bytes, task_ids: list[str]) -> tuple[dict[str, TaskOutput], b
                 out.arrays = load_payload(payload)
             except ValueError as exc:
                 out.status, out.detail, out.error = "error", f"returned data the grader cannot accept: {exc}", ""
-        outputs[out.id] = out
-    if buf.read(1):
-        return {}, True
-    return outputs, False
+        return out
+
+
+def _parse(stream: bytes, task_ids: list[str]) -> tuple[dict[str, TaskOutput], bool]:
+    """The runner's messages in a finished stream: (outputs, tampered); see Messages."""
+    return Messages(task_ids).finish(stream)
 
 
 def _header(line: bytes) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader.checks import rel_error
-from grader.probe import MAX_ARRAYS, MAX_HEADER, Task, TaskOutput, _parse, load_payload, run_probe
+from grader.probe import MAX_ARRAYS, MAX_HEADER, Messages, Task, TaskOutput, _parse, load_payload, run_probe
 from grader.sandbox import Limits, choose_sandbox, run_sandboxed
 
 SANDBOX = choose_sandbox("process")
@@ -193,6 +193,53 @@ def test_a_message_cut_off_by_a_kill_is_a_stop():
     whole = frame("a") + frame("b")
     outputs, tampered = _parse(whole[:-3], ["a", "b"])
     assert not tampered and set(outputs) == {"a"}
+
+
+STREAMS = [frame("a") + frame("b", "error"), frame("a") + frame("b"), (frame("a") + frame("b"))[:-3],
+           frame("a") + frame("a"), frame("a") + frame("b") + b"x", b"x" * (MAX_HEADER + 10) + b"\n",
+           frame("a", payload=npz_bytes(big=np.arange(50_000.0)))]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 16])
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_stream_read_as_it_arrives_gives_what_the_whole_stream_gives(stream, chunk):
+    """The parent reads each message as soon as it is complete (a task's result is used while
+    the next task runs); in whatever pieces the bytes arrive, the verdict is the whole stream's."""
+    messages, received, arrived = Messages(["a", "b"]), bytearray(), []
+    for start in range(0, len(stream), chunk):
+        received += stream[start:start + chunk]
+        arrived += [out.id for out in messages.read(received)]
+    outputs, tampered = messages.finish(received)
+    whole, whole_tampered = _parse(stream, ["a", "b"])
+    assert tampered == whole_tampered and outputs.keys() == whole.keys()
+    for task_id, out in outputs.items():
+        assert out.status == whole[task_id].status and out.arrays.keys() == whole[task_id].arrays.keys()
+        assert all(np.array_equal(out.arrays[k], whole[task_id].arrays[k]) for k in out.arrays)
+    if not tampered:  # each message reported once, in task order, as it completed
+        assert arrived == list(outputs)
+
+
+def test_each_task_is_reported_as_it_ends_while_later_tasks_still_run(tmp_path):
+    (tmp_path / "steps.py").write_text("import time\n\ndef quick():\n    return 1.0\n\n"
+                                       "def slow():\n    time.sleep(3)\n    return 2.0\n")
+    tasks = [Task(id=name, fn="call", params={"module": "steps", "function": name, "args": []}, timeout=20)
+             for name in ("quick", "slow")]
+    seen = []
+    outputs = run_probe(tmp_path, "generic", tasks, SANDBOX,
+                        on_output=lambda out: seen.append((out.id, float(out.arrays["out0"]), time.monotonic())))
+    returned = time.monotonic()
+    assert [(task_id, value) for task_id, value, _ in seen] == [("quick", 1.0), ("slow", 2.0)]
+    assert {k: float(v.arrays["out0"]) for k, v in outputs.items()} == {"quick": 1.0, "slow": 2.0}
+    assert returned - seen[0][2] > 2.0  # quick's result was in hand while slow still slept
+
+
+def test_a_stream_found_tampered_with_later_discards_what_was_reported_early():
+    """What arrives early is provisional: a forged message after it (here a second "a") makes
+    the whole run's outputs void, the early one included (run_probe returns the verdict)."""
+    messages = Messages(["a", "b"])
+    assert [out.id for out in messages.read(frame("a"))] == ["a"]
+    assert messages.read(frame("a") + frame("a")) == []
+    assert messages.finish(frame("a") + frame("a") + frame("b")) == ({}, True)
 
 
 # ---------------------------------------------------------------------- payloads

@@ -681,5 +681,5 @@ KINDS = {
     "adam_steps": Kind(plan_opt_steps, score_adam_steps),
     "regularize": Kind(plan_regularize, score_regularize, reference=True),
     "l2_equivalence": Kind(plan_l2_equivalence, score_l2_equivalence),
-    "tinynet": Kind(plan_tinynet, score_tinynet, reference=True),
+    "tinynet": Kind(plan_tinynet, score_tinynet, reference=True, curves=True),
 }

@@ -463,8 +463,8 @@ KINDS = {
     "reference_loss": Kind(plan_with_stress("loss"), score_reference_loss, reference=True),
     "reference_grads": Kind(plan_cases("loss"), score_reference_grads, reference=True),
     "predict": Kind(plan_with_stress("predict"), score_predict, reference=True),
-    "toy_training": Kind(plan_toy_training, score_toy_training),
+    "toy_training": Kind(plan_toy_training, score_toy_training, curves=True),
     "history": Kind(plan_history, score_history),
-    "data_accuracy": Kind(plan_data_accuracy, score_data_accuracy),
+    "data_accuracy": Kind(plan_data_accuracy, score_data_accuracy, curves=True),
     "compare_accuracy": Kind(plan_compare_accuracy, score_compare_accuracy),
 }

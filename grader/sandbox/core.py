@@ -19,6 +19,7 @@ import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 
 try:
@@ -141,10 +142,12 @@ TERM_GRACE = 1.0  # seconds between SIGTERM (the runner kills its tasks) and SIG
 
 def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path], writable: list[Path],
                   limits: Limits, env: dict[str, str], cwd: Path, max_stdout: int = 256 * 1024**2,
-                  disk_bytes: int | None = None) -> SandboxRun:
+                  disk_bytes: int | None = None,
+                  on_stdout: Callable[[bytearray], None] | None = None) -> SandboxRun:
     """Run argv in the sandbox with a wall-clock limit. Its stdout is read up to `max_stdout`
     bytes and its stderr's tail is kept, so nothing it writes can fill the grader's memory; at
-    the end every process of its session (and at the bwrap level its pid namespace) is killed."""
+    the end every process of its session (and at the bwrap level its pid namespace) is killed.
+    `on_stdout` sees the stdout received so far each time more arrives (read it, do not keep it)."""
     cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
     group = ({"start_new_session": True} if os.name == "posix"
              else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
@@ -155,7 +158,12 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
     # kill the task processes that left its session before the group is killed.
     grace = 0.0 if getattr(sandbox, "pid_namespace", False) else TERM_GRACE
-    out, err, stop = _read_capped(proc, deadline, max_stdout)
+    try:
+        out, err, stop = _read_capped(proc, deadline, max_stdout, on_stdout)
+    except BaseException:  # Ctrl-C, or the caller's on_stdout failed: nothing keeps running
+        _kill_session(proc)
+        proc.wait()
+        raise
     if stop:
         _terminate(proc, grace)
     else:
@@ -172,10 +180,11 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
                       timed_out=stop == "timeout", overflow=stop == "overflow")
 
 
-def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int) -> tuple[bytearray, bytearray, str]:
+def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int,
+                 on_stdout: Callable[[bytearray], None] | None = None) -> tuple[bytearray, bytearray, str]:
     """Read both pipes until they close; "" when they did, else why reading stopped."""
     if os.name != "posix":
-        return _read_capped_threads(proc, deadline, max_stdout)
+        return _read_capped_threads(proc, deadline, max_stdout, on_stdout)
     out, err = bytearray(), bytearray()
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ, out)
@@ -199,13 +208,15 @@ def _read_capped(proc: subprocess.Popen, deadline: float, max_stdout: int) -> tu
                 if buf is out and len(out) > max_stdout:
                     del out[max_stdout:]
                     return out, err, "overflow"
+                if buf is out and on_stdout is not None:
+                    on_stdout(out)
                 if buf is err and len(err) > STDERR_TAIL:
                     del err[:len(err) - STDERR_TAIL]
     return out, err, ""
 
 
-def _read_capped_threads(proc: subprocess.Popen, deadline: float, max_stdout: int
-                         ) -> tuple[bytearray, bytearray, str]:
+def _read_capped_threads(proc: subprocess.Popen, deadline: float, max_stdout: int,
+                         on_stdout: Callable[[bytearray], None] | None = None) -> tuple[bytearray, bytearray, str]:
     """_read_capped where pipes cannot be selected (Windows): one reader thread per pipe."""
     import threading
 
@@ -232,6 +243,8 @@ def _read_capped_threads(proc: subprocess.Popen, deadline: float, max_stdout: in
         if time.monotonic() >= deadline:
             return out, err, "timeout"
         threads[0].join(timeout=0.2)
+        if on_stdout is not None:  # here, not in the reader thread: the callback is not thread-safe
+            on_stdout(out)
     return out, err, "overflow" if overflow.is_set() else ""
 
 
