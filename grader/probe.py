@@ -191,6 +191,7 @@ class Messages:
         self.outputs: dict[str, TaskOutput] = {}
         self.tampered = False
         self._pos = 0
+        self._header: tuple[int, dict[str, Any]] | None = None  # read, its payload still arriving
 
     def read(self, stream: bytes | bytearray) -> list[TaskOutput]:
         """The messages that `stream` (everything received so far) completes."""
@@ -215,16 +216,20 @@ class Messages:
 
     def _next(self, stream: bytes | bytearray) -> TaskOutput | None:
         """The next complete message, advancing past it; None while it is incomplete."""
-        end = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1)
-        if end < 0:
-            return None
-        header = _header(bytes(stream[self._pos:end + 1]))
-        expected = self.task_ids[len(self.outputs)]
-        if header is None or header["task"] != expected:
-            self.tampered = True
-            return None
+        if self._header is None:  # read once, not again for every piece of its payload
+            end = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1)
+            if end < 0:
+                return None
+            header = _header(bytes(stream[self._pos:end + 1]))
+            if header is None or header["task"] != self.task_ids[len(self.outputs)]:
+                self.tampered = True
+                return None
+            self._header = (end, header)
+        end, header = self._header
         if len(stream) - (end + 1) < header["payload"]:
             return None
+        self._header = None
+        expected = header["task"]
         payload = bytes(stream[end + 1:end + 1 + header["payload"]])
         self._pos = end + 1 + header["payload"]
         out = TaskOutput(expected, header["status"], detail=header["detail"], error=header["error"],

@@ -219,6 +219,20 @@ def test_a_stream_read_as_it_arrives_gives_what_the_whole_stream_gives(stream, c
         assert arrived == list(outputs)
 
 
+def test_a_header_is_read_once_however_many_pieces_its_payload_arrives_in(monkeypatch):
+    """A forged header claiming a huge payload must not be parsed again for every 64 KiB read."""
+    import grader.probe as probe
+
+    parsed = []
+    monkeypatch.setattr(probe, "_header", lambda line, read=probe._header: parsed.append(line) or read(line))
+    stream = frame("a", payload=npz_bytes(big=np.arange(200_000.0)))
+    messages, received = Messages(["a"]), bytearray()
+    for start in range(0, len(stream), 1 << 16):
+        received += stream[start:start + (1 << 16)]
+        messages.read(received)
+    assert list(messages.outputs) == ["a"] and len(parsed) == 1
+
+
 def test_each_task_is_reported_as_it_ends_while_later_tasks_still_run(tmp_path):
     (tmp_path / "steps.py").write_text("import time\n\ndef quick():\n    return 1.0\n\n"
                                        "def slow():\n    time.sleep(3)\n    return 2.0\n")
