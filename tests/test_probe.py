@@ -233,6 +233,24 @@ def test_a_header_is_read_once_however_many_pieces_its_payload_arrives_in(monkey
     assert list(messages.outputs) == ["a"] and len(parsed) == 1
 
 
+def test_where_pipes_cannot_be_selected_the_output_is_still_seen_as_it_grows():
+    """Windows reads the pipes in threads (sandbox/core.py): on_stdout still sees each part as it
+    arrives, from the calling thread."""
+    import subprocess
+    import threading
+
+    from grader.sandbox.core import _read_capped_threads
+
+    code = "import sys, time\nfor i in range(3):\n    print(i, flush=True)\n    time.sleep(0.5)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = []
+    out, _, stop = _read_capped_threads(proc, time.monotonic() + 30, 1 << 20,
+                                        lambda received: seen.append((bytes(received), threading.current_thread())))
+    proc.wait()
+    assert stop == "" and bytes(out) == b"0\n1\n2\n"
+    assert b"0\n" in [part for part, _ in seen] and all(t is threading.current_thread() for _, t in seen)
+
+
 def test_each_task_is_reported_as_it_ends_while_later_tasks_still_run(tmp_path):
     (tmp_path / "steps.py").write_text("import time\n\ndef quick():\n    return 1.0\n\n"
                                        "def slow():\n    time.sleep(3)\n    return 2.0\n")
