@@ -129,8 +129,10 @@ class Grader:
         checks = [c for c in self.rubric.checks() if self.selected(c)]
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
         # The report's figures: their modules load while the probe's tasks run, and a training
-        # run's curves are drawn as soon as it ends.
-        early = plots.EarlyCurves(out_dir) if out_dir is not None else None
+        # run's curves are drawn as soon as it ends (not at all where no check trains: a1).
+        early = None
+        if out_dir is not None and any(self.kinds[c.kind].curves for c in checks):
+            early = plots.EarlyCurves(out_dir)
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
             from .notebook_grading import start_notebook

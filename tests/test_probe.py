@@ -364,3 +364,20 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_the_font_cache_is_found_and_copied_without_importing_matplotlib(tmp_path):
+    """Every probe and notebook gets a copy of matplotlib's font cache; finding it must not
+    import matplotlib into the grader (0.15 s each time, for code that may never draw)."""
+    import subprocess
+
+    cache = tmp_path / "xdg" / "matplotlib"
+    cache.mkdir(parents=True)
+    (cache / "fontlist-v390.json").write_text("{}")
+    code = ("import sys; from pathlib import Path; from grader.probe import _seed_matplotlib_cache\n"
+            f"_seed_matplotlib_cache(Path({str(tmp_path / 'seed')!r}))\n"
+            "print('matplotlib' in sys.modules)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.stdout.strip() == "False", out.stderr
+    assert (tmp_path / "seed" / "fontlist-v390.json").read_text() == "{}"
