@@ -36,6 +36,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from .parsing import parse
 from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
@@ -156,7 +157,7 @@ def names_of(source: str) -> tuple[set[str], set[str]]:
     when called). A cell that does not parse reads and writes nothing we can tell."""
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
-        tree = ast.parse("\n".join(lines))
+        tree = parse("\n".join(lines))
     except SyntaxError:
         return set(), set()
     reads: set[str] = set()

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from .errors import GraderError
+from .parsing import parse
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}
@@ -179,6 +180,6 @@ def _parse(source: str) -> ast.Module | None:
     # IPython magics and shell escapes are not Python; blank them so the rest still parses.
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
-        return ast.parse("\n".join(lines))
+        return parse("\n".join(lines))
     except SyntaxError:
         return None

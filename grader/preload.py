@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from .parsing import parse
+
 # Libraries whose import takes long enough to matter, in the order the runner imports them.
 # Not torch: a library that may start threads at import is not safe to fork after.
 HEAVY = ("numpy", "scipy", "pandas", "matplotlib", "matplotlib.pyplot", "sklearn")
@@ -37,7 +39,7 @@ def _imports(path: Path) -> set[str]:
     try:
         if path.is_symlink() or path.stat().st_size > MAX_FILE_BYTES:
             return set()
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        tree = parse(path.read_bytes(), filename=str(path))
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     names: set[str] = set()

@@ -366,8 +366,11 @@ def _font_cache_files() -> list[Path]:
         found = sorted(folder.glob("fontlist-*.json"))
         if found:
             return found
+    from .parsing import LOCK
+
     try:
-        import matplotlib
+        with LOCK:  # its import parses: not beside another thread's parse (parsing.py)
+            import matplotlib
     except ImportError:
         return []
     return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))

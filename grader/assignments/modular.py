@@ -11,6 +11,7 @@ import numpy as np
 
 from ..checks import Context, Kind, Outcome, failed_task, rel_error, shape_problem
 from ..notebook_values import NotebookValueError, Unreadable, evaluate, read_values, resolve_bindings
+from ..parsing import parse
 from ..probe import GiB, Task, TaskOutput
 from ..rubric import CheckSpec
 from .adam_variants import COUNTERS, classify
@@ -561,7 +562,7 @@ def tinynet_architecture(fully_conn: Path) -> dict | None:
     running it (the first `fc(3072, H, scale)` in TinyNet.__init__, over constants bound there);
     None when they are not literally readable (e.g. built by a helper function)."""
     try:
-        tree = ast.parse(fully_conn.read_text(encoding="utf-8"))
+        tree = parse(fully_conn.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
         return None
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TinyNet"), None)

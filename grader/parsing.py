@@ -1,0 +1,23 @@
+"""One Python syntax tree built at a time in the grader's process.
+
+CPython 3.11 and earlier keep the AST builder's recursion depth per interpreter, not per thread:
+two threads building syntax trees at once can fail with "SystemError: AST constructor recursion
+depth mismatch" (cpython#106905). A grading worker has several threads: the engine reads the
+code's imports (grader/preload.py) while the notebook's thread reads its cells, and the figures'
+thread imports matplotlib, whose import parses builtin signatures (inspect). It happened: a
+pset4 grading in the Docker image lost its grade to that error. Every parse of the grader goes
+through `parse`, and that import holds `LOCK` (plots.preload).
+"""
+from __future__ import annotations
+
+import ast
+import threading
+
+# Module level on purpose: what it guards is shared by the whole interpreter. Reentrant, so
+# that an import made while holding it may parse through `parse` too.
+LOCK = threading.RLock()
+
+
+def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
+    with LOCK:
+        return ast.parse(source, filename=filename)
