@@ -130,16 +130,15 @@ class Grader:
         plans = {c.id: self.kinds[c.kind].plan(c, ctx) for c in checks}
         # The report's figures: their modules load while the probe's tasks run, and a training
         # run's curves are drawn as soon as it ends (not at all where no check trains: a1).
-        early = None
-        if out_dir is not None and any(self.kinds[c.kind].curves for c in checks):
-            early = plots.EarlyCurves(out_dir)
+        curve_plans = {c.id: plans[c.id] for c in checks if self.kinds[c.kind].curves}
+        early = plots.EarlyCurves(out_dir) if out_dir is not None and curve_plans else None
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
             from .notebook_grading import start_notebook
 
             notebook = start_notebook(self, sub, ctx)
         try:
-            self._grade_checks(result, sub, ctx, checks, plans, missing, out_dir, started, early)
+            self._grade_checks(result, sub, ctx, checks, plans, missing, out_dir, started, early, curve_plans)
         except BaseException:
             if notebook is not None:
                 notebook.wait()  # no kernel outlives its submission's grading
@@ -155,9 +154,12 @@ class Grader:
 
     def _grade_checks(self, result: Result, sub: Submission, ctx: Context, checks: list[CheckSpec],
                       plans: dict[str, list[Task]], missing: list[str], out_dir: Path | None,
-                      started: float, early: plots.EarlyCurves | None = None) -> None:
-        """Run the probes (student, reference, follow-ups) and score every question into result."""
-        outputs = self._run_student(sub, plans, ctx, result, early) if not missing else {}
+                      started: float, early: plots.EarlyCurves | None = None,
+                      curve_plans: dict[str, list[Task]] | None = None) -> None:
+        """Run the probes (student, reference, follow-ups) and score every question into result.
+        `early` draws the curves of `curve_plans`' checks as their tasks end."""
+        on_output = _curves_to(early, curve_plans or {}) if early is not None else None
+        outputs = self._run_student(sub, plans, ctx, result, on_output) if not missing else {}
         reference = self._reference_outputs(checks, plans, ctx)
         before = time.monotonic()
         followups = self._followups(checks, ctx, outputs)
@@ -210,17 +212,12 @@ class Grader:
                                          on_output=on_output))
         return outputs
 
-    def _draws_curves(self, check_id: str) -> bool:
-        check = next((c for c in self.rubric.checks() if c.id == check_id), None)
-        return check is not None and self.kinds[check.kind].curves
-
     def _run_student(self, sub: Submission, plans: dict[str, list[Task]], ctx: Context,
-                     result: Result, early: plots.EarlyCurves | None = None) -> dict[str, TaskOutput]:
+                     result: Result, on_output: Callable[[TaskOutput], None] | None = None
+                     ) -> dict[str, TaskOutput]:
         tasks = unique_tasks(plans)
         probe_of = self._probe_of(plans)
-        outputs = self._run(sub, tasks, probe_of, ctx, gate=True,
-                            on_output=_curves_to(early, {c: t for c, t in plans.items() if self._draws_curves(c)})
-                            if early is not None else None)
+        outputs = self._run(sub, tasks, probe_of, ctx, gate=True, on_output=on_output)
         main = self.rubric.detect[0] if self.rubric.detect else "the code"
         for probe in dict.fromkeys(probe_of.get(t.id, self.rubric.probe) for t in tasks):
             gate = outputs[gate_id(probe, self.rubric.probe)]
@@ -325,8 +322,8 @@ def gate_id(probe: str, rubric_probe: str) -> str:
 
 def _curves_to(early: plots.EarlyCurves, plans: dict[str, list[Task]]) -> Callable[[TaskOutput], None]:
     """The student's probe's on_output: a task that returned a loss history has its curves
-    drawn, under each check of `plans` (those whose kind draws curves) that planned it, while
-    the later tasks run."""
+    drawn, under each check of `plans` (the checks whose kind draws curves) that planned it,
+    while the later tasks run."""
     checks_of: dict[str, list[str]] = {}
     for check_id, tasks in plans.items():
         for task in tasks:

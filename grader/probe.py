@@ -207,8 +207,8 @@ class Messages:
     def finish(self, stream: bytes | bytearray) -> tuple[dict[str, TaskOutput], bool]:
         """(outputs, tampered) once the runner is gone: a message cut off at the end is a stop."""
         self.read(stream)
-        too_long = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1) < 0 and len(stream) - self._pos > MAX_HEADER
-        if len(self.outputs) < len(self.task_ids) and too_long:
+        no_line_end = stream.find(b"\n", self._pos, self._pos + MAX_HEADER + 1) < 0
+        if len(self.outputs) < len(self.task_ids) and no_line_end and len(stream) - self._pos > MAX_HEADER:
             self.tampered = True  # cut off, unless it is too long to be ours
         if len(self.outputs) == len(self.task_ids) and len(stream) > self._pos:
             self.tampered = True
