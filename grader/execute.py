@@ -36,7 +36,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .parsing import parse
+from .parsing import parse_cell
 from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
@@ -155,10 +155,8 @@ def names_of(source: str) -> tuple[set[str], set[str]]:
     """(names read before being assigned in the cell, names assigned), from the top-level
     statements in order. Function and class bodies are not followed (their names are read
     when called). A cell that does not parse reads and writes nothing we can tell."""
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    try:
-        tree = parse("\n".join(lines))
-    except SyntaxError:
+    tree = parse_cell(source)
+    if tree is None:
         return set(), set()
     reads: set[str] = set()
     writes: set[str] = set()

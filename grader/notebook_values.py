@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from .errors import GraderError
-from .parsing import parse
+from .parsing import parse_cell
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}
@@ -56,7 +56,7 @@ def resolve_bindings(sources: list[str]) -> dict[str, float | int | None | Unrea
     or to an Unreadable saying why not. A later binding replaces an earlier one, as when run."""
     env: dict[str, float | int | None | Unreadable] = {}
     for source in sources:
-        tree = _parse(source)
+        tree = parse_cell(source)
         for node in tree.body if tree else ():
             _bind_statement(node, env)
     return env
@@ -174,12 +174,3 @@ def _number(node: ast.expr, env: dict) -> float | int:
 def _short(node: ast.stmt) -> str:
     text = ast.unparse(node).splitlines()[0]
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _parse(source: str) -> ast.Module | None:
-    # IPython magics and shell escapes are not Python; blank them so the rest still parses.
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-    try:
-        return parse("\n".join(lines))
-    except SyntaxError:
-        return None

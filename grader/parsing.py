@@ -21,3 +21,13 @@ LOCK = threading.RLock()
 def parse(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
     with LOCK:
         return ast.parse(source, filename=filename)
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """A notebook cell's syntax tree, its IPython magics and shell escapes (not Python) blanked so
+    the rest still parses; None when it does not."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
+    try:
+        return parse("\n".join(lines))
+    except SyntaxError:
+        return None
