@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.engine import GradeOptions, Grader
-from grader.probe import Task, run_probe
+from grader.grading.engine import GradeOptions, Grader
+from grader.kinds.tasks import Task
+from grader.grading.probe import run_probe
 from grader.sandbox import choose_sandbox
 from grader.submission import load_submission, make_working_copy
 

@@ -28,10 +28,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.api import BatchSummary, grade_folder  # noqa: E402
-from grader.batch import default_jobs  # noqa: E402
+from grader.api import grade_folder
+from grader.batching.folder import BatchSummary  # noqa: E402
+from grader.batching.pool import default_jobs  # noqa: E402
 from grader.data import FASHION_DIR  # noqa: E402
-from grader.engine import GradeOptions  # noqa: E402
+from grader.grading.engine import GradeOptions  # noqa: E402
 
 
 def synthetic_mnist(folder: Path, seed: int = 0) -> Path:

@@ -30,9 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.api import BatchSummary, grade_folder  # noqa: E402
-from grader.cluster_config import ClusterSpec  # noqa: E402
-from grader.engine import GradeOptions  # noqa: E402
+from grader.api import grade_folder
+from grader.batching.folder import BatchSummary  # noqa: E402
+from grader.batching.cluster_config import ClusterSpec  # noqa: E402
+from grader.grading.engine import GradeOptions  # noqa: E402
 
 
 def points(summary: BatchSummary) -> dict[str, list]:

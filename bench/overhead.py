@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from grader.data import FASHION_DIR  # noqa: E402
-from grader.engine import GradeOptions, Grader, unique_tasks  # noqa: E402
+from grader.grading.engine import GradeOptions, Grader, unique_tasks  # noqa: E402
 from grader.submission import load_submission, make_working_copy  # noqa: E402
 
 CONFIGS = {  # name: (assignment, dataset)

@@ -26,7 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.probe import Task, run_probe  # noqa: E402
+from grader.kinds.tasks import Task  # noqa: E402
+from grader.grading.probe import run_probe
 from grader.probes import landlock_rules  # noqa: E402
 from grader.sandbox import build_site_view, choose_sandbox  # noqa: E402
 

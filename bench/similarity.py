@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from grader.similarity import compare, own_code, starter_texts
+from grader.reporting.similarity import compare, own_code, starter_texts
 
 REPO = Path(__file__).resolve().parent.parent
 OWNED = ("mlp.py", "pset4.ipynb")

@@ -7,12 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .cluster_config import KINDS as CLUSTER_KINDS  # small, no Dask: the parser lists the kinds
-from .errors import GraderError
+from grader import __version__, api
+from grader.api import CLUSTER_KINDS, GraderError, format_points
 
-# Each command imports what it uses when it runs: `check` on a student's machine must not
-# import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
+# The api imports each subsystem when one of its functions is called: `check` on a student's
+# machine must not import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
 SANDBOX_CHOICES = ["bwrap", "landlock", "process", "none"]
 
 
@@ -156,15 +155,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _options(args, **overrides):
-    from .engine import GradeOptions
-    from .sandbox import choose_sandbox
-
     if args.sandbox:
-        warning = choose_sandbox(args.sandbox).warning
+        warning = api.choose_sandbox(args.sandbox).warning
         if warning:
             print(warning, file=sys.stderr)
     overrides.setdefault("execute", getattr(args, "execute", "light"))
-    return GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
+    return api.GradeOptions(sandbox=args.sandbox, dataset=args.dataset, data_dir=args.data_dir,
                         download=args.download, timeout_scale=args.timeout_scale, runner=args.runner, **overrides)
 
 
@@ -248,40 +244,32 @@ class _ProgressBar:
 
 def _cluster(args):
     """The cluster the TA asked for (a ClusterSpec), or None for the local pool."""
-    from .batch import default_jobs
-    from .cluster_config import ClusterSpec, load_cluster_config
-
     if args.scheduler and (args.cluster or args.cluster_config):
         raise GraderError("--scheduler connects to a running cluster: it does not go with --cluster or "
                           "--cluster-config")
     if args.scheduler:
-        return ClusterSpec("scheduler", address=args.scheduler)
+        return api.ClusterSpec("scheduler", address=args.scheduler)
     if args.cluster_config:
-        return load_cluster_config(args.cluster_config, args.cluster, args.jobs)
+        return api.load_cluster_config(args.cluster_config, args.cluster, args.jobs)
     if args.cluster == "local":
-        return ClusterSpec("local", workers=args.jobs or default_jobs())
+        return api.ClusterSpec("local", workers=args.jobs or api.default_jobs())
     if args.cluster:
         raise GraderError(f"--cluster {args.cluster} needs --cluster-config with its [jobqueue] options")
     return None
 
 
 def cmd_grade(args) -> int:
-    from .api import grade_folder
-    from .manual import merge_manual_folder, read_manual_csv, write_manual_csv
-    from .report import score
-    from .summary import rebuild as rebuild_summary
-
     _check_paths(args)
     cluster = _cluster(args)
     if args.sandbox == "none":
         raise GraderError("--sandbox none gives student code no isolation: it is only for `mlp-grader check` "
                           "on your own code, never for grading others")
     if args.manual:
-        read_manual_csv(args.manual)  # an unusable file fails before any grading
+        api.check_manual_sheet(args.manual)  # an unusable file fails before any grading
     warn = lambda text: print(f"WARNING: {text}", file=sys.stderr)
     bar = _ProgressBar()
     try:
-        summary = grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
+        summary = api.grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
                                jobs=args.jobs, force=args.force, on_plan=bar.plan,
                                similarity=None if args.similarity is None else args.similarity == "on",
                                boilerplate=tuple(args.boilerplate), cluster=cluster)
@@ -293,7 +281,7 @@ def cmd_grade(args) -> int:
     finally:
         bar.close()
     for r in sorted(summary.results, key=lambda r: r.submission):
-        state = f"NOT GRADED: {r.error}" if r.error else f"{score(r.autograded_points)}/{score(r.autograded_max)} autograded"
+        state = f"NOT GRADED: {r.error}" if r.error else f"{format_points(r.autograded_points)}/{format_points(r.autograded_max)} autograded"
         print(f"{r.submission:32s} {state}")
     fresh = len(summary.results) - summary.reused
     kept = f" ({fresh} now, {summary.reused} kept from an earlier run)" if summary.reused else ""
@@ -306,34 +294,25 @@ def cmd_grade(args) -> int:
               f"(never changes points; side by side in {summary.out_dir}/index.html)")
     results = summary.results
     if args.manual:
-        results = merge_manual_folder(args.out, args.manual)  # every problem listed, nothing merged on error
-        rebuild_summary(args.out)
+        results = api.merge_manual_scores(args.out, args.manual)  # every problem listed, nothing merged on error
         print(f"merged the hand-graded scores of {args.manual}")
-    if any(q.manual for r in results for q in r.questions):
-        written = write_manual_csv(results, args.out / "manual.csv")
+    written = api.write_manual_sheet(results, args.out)
+    if written:
         print(f"written answers to grade by hand: {written}" + ("" if written.name == "manual.csv"
               else " (manual.csv holds scores not merged yet: pass --manual to merge them)"))
     return 0
 
 
-def cmd_summary(args) -> int:
-    from .summary import rebuild as rebuild_summary
 
-    if not args.out.is_dir():
-        raise GraderError(f"{args.out} is not a folder of graded results" if args.out.exists()
-                          else f"no such folder: {args.out}")
-    results = rebuild_summary(args.out)
-    if not results:
-        raise GraderError(f"no result.json files under {args.out}")
+def cmd_summary(args) -> int:
+    results = api.rebuild_summary(args.out)
     print(f"{len(results)} results: wrote {args.out}/index.html and the gradebook")
     return 0
 
 
 def cmd_gradescope_build(args) -> int:
-    from .gradescope import build_autograder
-
     _check_paths(args)
-    target = build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
+    target = api.build_autograder(args.assignment, args.out, args.dataset, args.data_dir, args.sandbox,
                               args.timeout_scale, bake_data=not args.no_bake)
     print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB): upload it as the assignment's autograder "
           "(Configure Autograder > Zip file upload)")
@@ -341,41 +320,33 @@ def cmd_gradescope_build(args) -> int:
 
 
 def cmd_gradescope_run(args) -> int:
-    from .gradescope import run_autograder
-
-    payload = run_autograder(args.root)
+    payload = api.run_autograder(args.root)
     print(f"score {payload['score']:g}, {len(payload['tests'])} tests; {payload['output'].splitlines()[0]}")
     return 0
 
 
 def cmd_data_fetch(args) -> int:
-    from .api import fetch_dataset
-
     _check_paths(args)
-    print(fetch_dataset(args.name, args.data_dir))
+    print(api.fetch_dataset(args.name, args.data_dir))
     return 0
 
 
 def cmd_check(args) -> int:
-    from . import selfcheck
-
     _check_paths(args)
     started = time.monotonic()
     options = _options(args, public_only=True, skip_data=not args.full, execute="none")
-    result = selfcheck.check_submission(args.path, args.assignment, options)
+    result = api.check_submission(args.path, args.assignment, options)
     if result.error:
         print(f"could not check {args.path.resolve()}: {result.error}")
         return 2
     hint = "" if args.full else "training on the dataset is not run without --full."
-    print(selfcheck.render(result, time.monotonic() - started, hint, folder=args.path))
-    return selfcheck.exit_status(result)
+    print(api.check_report(result, time.monotonic() - started, hint, folder=args.path))
+    return api.check_exit_status(result)
 
 
 def cmd_release(args) -> int:
-    from .release import build_kit
-
     _check_paths(args)
-    kit = build_kit(args.assignment, args.out)
+    kit = api.build_kit(args.assignment, args.out)
     print(f"{args.assignment}: student kit in {kit.folder} ({len(kit.files)} files, {kit.size_bytes / 1024:.0f} KiB, "
           f"{kit.public_points:g} points of public checks and written questions)")
     print(f"students install it with: pip install {kit.folder}/selfcheck")
@@ -383,33 +354,19 @@ def cmd_release(args) -> int:
 
 
 def cmd_assign(args) -> int:
-    from .course import find_course
-    from .rubric import load_rubric
-    from .template import template_differences, write_template
-
-    course = find_course()
-    names = [args.assignment] if args.assignment else course.assignments()
-    stale = 0
-    for name in names:
-        rubric = load_rubric(course.rubric(name))
-        files = list(rubric.owned) + list(rubric.provided)
-        if args.check:
-            problems = template_differences(course.reference(name), files, course.template(name))
-            for p in problems:
-                print(f"{name}: {p}")
-            stale += bool(problems)
-            if not problems:
-                print(f"{name}: template in sync")
-        else:
-            written = write_template(course.reference(name), files, course.template(name))
-            print(f"{name}: wrote {', '.join(written)} to {course.template(name)}")
-    return 1 if stale else 0
+    statuses = api.assign(args.assignment, check=args.check)
+    for status in statuses:
+        if not args.check:
+            print(f"{status.assignment}: wrote {', '.join(status.written)} to {status.folder}")
+        for problem in status.problems:
+            print(f"{status.assignment}: {problem}")
+        if args.check and not status.problems:
+            print(f"{status.assignment}: template in sync")
+    return 1 if any(status.problems for status in statuses) else 0
 
 
 def cmd_doctor(args) -> int:
-    from .sandbox import doctor
-
-    rows = doctor()
+    rows = api.sandbox_doctor()
     for row in rows:
         print(f"{row.level:8s} {'works' if row.works else 'NOT AVAILABLE'}: {row.reason}")
         if row.fix:

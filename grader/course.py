@@ -4,7 +4,7 @@ An installed grader carries them in the data-only package `grader_course`; a sou
 has them at the top of the repository. The environment variable MLP_GRADER_COURSE_DIR points
 at another course folder with the same layout (reference/, student_template/, rubrics/).
 A student kit has `public/` instead of `reference/`: the handout's inputs and published
-numbers, stripped of every solution region (see grader/release.py).
+numbers, stripped of every solution region (see grader/delivery/release.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GraderError
+from grader.errors import GraderError
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def detect_assignment(path: Path, course: CourseDir) -> str:
 
 
 def _assignment_of(path: Path, course: CourseDir) -> str | None:
-    from .rubric import load_rubric  # here: the course folder is found before anything is parsed
-    from .submission import looks_like_submission
+    from grader.rubric import load_rubric  # here: the course folder is found before anything is parsed
+    from grader.submission import looks_like_submission
 
     for name in course.assignments():
         if looks_like_submission(path, load_rubric(course.rubric(name)).detect):

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataUnavailable, GraderError
+from grader.errors import DataUnavailable, GraderError
+from grader.files import replacing
 
 DEFAULT_DATA_DIR = Path(os.environ.get("MLP_GRADER_DATA", Path.home() / ".cache" / "mlp-grader"))
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
@@ -68,9 +69,8 @@ class Dataset:
             path = folder / f"{name}.npy"
             if not path.exists():
                 # Atomic: parallel workers may memory-map the file while another one writes it.
-                tmp = folder / f".{name}.{os.getpid()}.npy"
-                np.save(tmp, getattr(self, name))
-                os.replace(tmp, path)
+                with replacing(path) as tmp, tmp.open("wb") as fh:
+                    np.save(fh, getattr(self, name))
         return folder
 
 

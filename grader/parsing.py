@@ -3,7 +3,7 @@
 CPython 3.11 and earlier keep the AST builder's recursion depth per interpreter, not per thread:
 two threads building syntax trees at once can fail with "SystemError: AST constructor recursion
 depth mismatch" (cpython#106905). A grading worker has several threads: the engine reads the
-code's imports (grader/preload.py) while the notebook's thread reads its cells, and the figures'
+code's imports (grader/grading/preload.py) while the notebook's thread reads its cells, and the figures'
 thread imports matplotlib, whose import parses builtin signatures (inspect). It happened: a
 pset4 grading in the Docker image lost its grade to that error. Every parse of the grader goes
 through `parse`, and that import holds `LOCK` (plots.preload).

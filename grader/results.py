@@ -11,11 +11,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.files import atomic_write
+
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "skipped")
 # 2: notebook fields (Result.flags, notebook, adjustments; QuestionResult.answer, answer_state,
 # answer_cells, comment, flags). Version 1 files still read: every new field has a default.
 SCHEMA_VERSION = 2
 ANSWER_STATES = ("answered", "empty", "placeholder", "missing", "no notebook")
+
+
+def format_points(value: float | None) -> str:
+    """Points as a TA reads them: at most two decimals, no trailing zeros (26.42, 34.33, 45)."""
+    if value is None:
+        return "—"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 @dataclass
@@ -134,10 +144,7 @@ class Result:
 
     def write_json(self, path: Path) -> None:
         """Write atomically, so an interrupted run never leaves half a result behind."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write(path, json.dumps(self.to_dict(), indent=2, allow_nan=False))
 
     @classmethod
     def read_json(cls, path: Path) -> "Result":

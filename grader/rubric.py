@@ -7,17 +7,12 @@ add up, duplicate ids.
 from __future__ import annotations
 
 import hashlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-from .errors import RubricError
+from grader.errors import RubricError
+from grader.files import tomllib
 
 VISIBILITIES = ("public", "hidden")
 

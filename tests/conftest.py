@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import bwrap
+from grader.sandbox import bwrap
 from grader.sandbox import landlock, unprivileged
-from grader.engine import GradeOptions, Grader
+from grader.grading.engine import GradeOptions, Grader
 from grader.results import Result
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import run_pool
+from grader.batching.pool import run_pool
 from grader.cli import main
 
 from conftest import PSET4_FIXTURES, REPO
@@ -64,7 +64,7 @@ def test_an_exception_in_work_is_reported_not_raised():
 POOL_SCRIPT = textwrap.dedent("""
     import os, subprocess, sys, time
     sys.path.insert(0, {repo!r})
-    from grader.batch import run_pool
+    from grader.batching.pool import run_pool
 
     def work(i):
         # like a probe: a child in its own session, which Ctrl-C to our group does not reach
@@ -257,10 +257,10 @@ def test_force_regrades_and_a_lost_report_is_rebuilt_without_regrading(tmp_path,
 
 @pytest.fixture(scope="module")
 def graded_template(pset4_grader, tmp_path_factory):
-    from grader.api import _grade_one
+    from grader.batching.jobs import grade_one
 
     out = tmp_path_factory.mktemp("graded") / "tom"
-    return _grade_one(pset4_grader, REPO / "student_template" / "pset4", out), out
+    return grade_one(pset4_grader, REPO / "student_template" / "pset4", out), out
 
 
 @pytest.mark.parametrize("key, value", [(None, None), ("content_hash", "0" * 64), ("rubric_hash", "0" * 64),
@@ -270,8 +270,8 @@ def graded_template(pset4_grader, tmp_path_factory):
                                         ("error", "the grading worker was killed by SIGKILL ...")])
 def test_a_result_is_reused_only_when_nothing_that_decides_it_changed(pset4_grader, graded_template, tmp_path,
                                                                       key, value):
-    from grader.api import _reusable
-    from grader.layouts import Entry
+    from grader.batching.jobs import reusable
+    from grader.batching.layouts import Entry
     from grader.submission import load_submission
 
     result, graded = graded_template
@@ -282,11 +282,11 @@ def test_a_result_is_reused_only_when_nothing_that_decides_it_changed(pset4_grad
     if key:
         data = json.loads((out / "result.json").read_text())
         (out / "result.json").write_text(json.dumps({**data, key: value}))
-        assert _reusable(pset4_grader, entry, out) is None
+        assert reusable(pset4_grader, entry, out) is None
     else:
-        assert _reusable(pset4_grader, entry, out).to_dict() == result.to_dict()
+        assert reusable(pset4_grader, entry, out).to_dict() == result.to_dict()
     (out / "result.json").write_text("{ torn")
-    assert _reusable(pset4_grader, entry, out) is None
+    assert reusable(pset4_grader, entry, out) is None
 
 
 TWENTY = ["correct_loops", "correct_is_compare", "correct_helpers", "correct_unstable_predict",

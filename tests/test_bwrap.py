@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import bwrap
-from grader.bwrap import BwrapSandbox
+from grader.sandbox import bwrap
+from grader.sandbox.bwrap import BwrapSandbox
 from grader.sandbox import doctor
-from grader.probe import Task, run_probe
+from grader.kinds.tasks import Task
+from grader.grading.probe import run_probe
 from grader.sandbox import GiB, unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -355,7 +356,7 @@ def test_memory_cap(sandbox, workdir):
 
 def test_engine_grades_reference_full_marks(sandbox, monkeypatch):
     import grader.sandbox as levels
-    from grader.engine import GradeOptions, Grader
+    from grader.grading.engine import GradeOptions, Grader
 
     monkeypatch.setattr(levels.levels, "sandbox_levels",
                         lambda: {"bwrap": BwrapSandbox, "process": levels.ProcessSandbox})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import csv
 
-from grader.canvas_gradebook import read_identities, write_canvas_gradebook, write_identities
+from grader.reporting.gradebooks import read_identities, write_canvas_gradebook, write_identities
 from grader.results import QuestionResult, Result
 
 

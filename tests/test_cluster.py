@@ -17,9 +17,9 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from grader.batch import kill_descendants  # noqa: E402
+from grader.batching.pool import kill_descendants  # noqa: E402
 from grader.cli import main  # noqa: E402
-from grader.cluster_config import ClusterSpec, load_cluster_config  # noqa: E402
+from grader.batching.cluster_config import ClusterSpec, load_cluster_config  # noqa: E402
 from grader.errors import GraderError  # noqa: E402
 
 from conftest import FIXTURES, REPO  # noqa: E402
@@ -40,7 +40,7 @@ class DaskProcesses:
     """`dask scheduler` plus `dask worker`s, each in its own session, all on 127.0.0.1."""
 
     def __init__(self, folder: Path, workers: int = 2):
-        from grader.cluster import scheduler_environment
+        from grader.batching.cluster import scheduler_environment
 
         self.procs: list[subprocess.Popen] = []
         try:
@@ -280,7 +280,7 @@ def test_a_submission_that_kills_its_worker_twice_is_a_row_and_the_batch_goes_on
     assert neighbour[1] == "" and round(sum(c[1] for c in neighbour[2:]), 4) == 3
     assert "np.float was removed in NumPy 1.24" in (out / "b-np-float" / "report.html").read_text()
     dask_cluster.wait_for_workers(2)  # the nannies replaced both workers it killed
-    from grader.api import RETRY_ERRORS
+    from grader.batching.jobs import RETRY_ERRORS
 
     # a re-run grades it again: a lost worker may have been the machine's fault, not the student's
     assert got["error"].startswith(RETRY_ERRORS)
@@ -361,7 +361,7 @@ def test_dask_is_imported_only_when_a_cluster_is_asked_for():
 
 
 def test_a_worker_with_other_grader_code_refuses_to_grade():
-    from grader.cluster import GradingPlugin, WorkerSetup
+    from grader.batching.cluster import GradingPlugin, WorkerSetup
     from conftest import OPTIONS
 
     plugin = GradingPlugin({"pset4": WorkerSetup("pset4", OPTIONS, grading_hash="0" * 64)})
@@ -370,7 +370,7 @@ def test_a_worker_with_other_grader_code_refuses_to_grade():
 
 
 def test_the_dataset_travels_once_per_worker_unless_the_workers_share_a_data_dir(pset4_grader, tmp_path):
-    from grader.cluster import worker_setups
+    from grader.batching.cluster import worker_setups
 
     shipped = worker_setups([pset4_grader, pset4_grader], None, {"pset4": "h"})
     assert list(shipped) == ["pset4"] and shipped["pset4"].dataset is pset4_grader.dataset
@@ -381,22 +381,23 @@ def test_the_dataset_travels_once_per_worker_unless_the_workers_share_a_data_dir
 
 
 def test_on_a_cluster_without_sandbox_flag_a_result_keeps_the_level_its_worker_used(pset4_grader, tmp_path):
-    from grader.api import _reusable, _ungradable, _write, grading_hash
-    from grader.layouts import Entry
+    from grader.batching.jobs import reusable, ungradable, write_result
+    from grader.batching.jobs import grading_hash
+    from grader.batching.layouts import Entry
     from grader.submission import load_submission
 
     folder = REPO / "student_template" / "pset4"
     entry = Entry("pset4", folder, "folder", content_hash=load_submission(folder).content_hash)
-    result = _ungradable(pset4_grader, entry, "")  # a graded result's identity, without grading it
+    result = ungradable(pset4_grader, entry, "")  # a graded result's identity, without grading it
     result.error, result.grading_hash = "", grading_hash(pset4_grader)
     result.dataset = pset4_grader.dataset.description
     out = tmp_path / "tom"
-    _write(result, out)
-    assert _reusable(pset4_grader, entry, out).sandbox == "process"
+    write_result(result, out)
+    assert reusable(pset4_grader, entry, out).sandbox == "process"
     result.sandbox = "bwrap"  # graded on a worker node with bubblewrap
-    _write(result, out)
-    assert _reusable(pset4_grader, entry, out) is None  # locally, or with --sandbox given: graded again
-    assert _reusable(pset4_grader, entry, out, any_sandbox=True).sandbox == "bwrap"
+    write_result(result, out)
+    assert reusable(pset4_grader, entry, out) is None  # locally, or with --sandbox given: graded again
+    assert reusable(pset4_grader, entry, out, any_sandbox=True).sandbox == "bwrap"
 
 
 # ---------------------------------------------------------------- larger, slow

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
-from grader.gradescope import to_gradescope
+from grader.delivery.gradescope import to_gradescope
 
 from conftest import PSET4_FIXTURES, REPO
 
@@ -62,7 +62,7 @@ def test_zip_has_setup_and_run_autograder_at_its_root(autograder_zip):
         config = json.loads(zf.read("autograder.json"))
         setup = zf.read("setup.sh").decode()
     assert {"setup.sh", "run_autograder", "autograder.json", "mlp-grader/pyproject.toml",
-            "mlp-grader/grader/gradescope.py", "course/rubrics/pset4.toml", "course/reference/pset4/mlp.py",
+            "mlp-grader/grader/delivery/gradescope.py", "course/rubrics/pset4.toml", "course/reference/pset4/mlp.py",
             "course/student_template/pset4/utils.py"} <= names
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
@@ -216,8 +216,8 @@ def test_build_works_from_a_non_editable_install_in_a_fresh_environment(tmp_path
     zip_path = tmp_path / "autograder-pset4.zip"
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
-    assert {"mlp-grader/pyproject.toml", "mlp-grader/grader/engine.py", "mlp-grader/grader/probes/runner.py",
-            "mlp-grader/grader/templates/report.html.j2", "mlp-grader/grader_course/rubrics/pset4.toml",
+    assert {"mlp-grader/pyproject.toml", "mlp-grader/grader/grading/engine.py", "mlp-grader/grader/probes/runner.py",
+            "mlp-grader/grader/reporting/templates/report.html.j2", "mlp-grader/grader_course/rubrics/pset4.toml",
             "mlp-grader/grader_course/reference/pset4/mlp.py", "course/rubrics/pset4.toml"} <= names
     root = fake_autograder_root(tmp_path, zip_path)
     # setup.sh's install step, into the fresh environment (its dependencies are there already)

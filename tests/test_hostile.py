@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.engine import GradeOptions, Grader
-from grader.probe import TAMPERED, Task, run_probe
+from grader.grading.engine import GradeOptions, Grader
+from grader.grading.probe import TAMPERED, run_probe
+from grader.kinds.tasks import Task
 from grader.sandbox import NoneSandbox, choose_sandbox, sandbox_levels
 
 from conftest import FIXTURES, REPO
@@ -252,7 +253,7 @@ def test_importing_and_patching_the_grader(grader, level, tmp_path):
     else:
         # Not stopped at the process level: it may write the job's files (already read, so
         # harmless), and the grader's own files are as writable as for the grader's user.
-        writable = [r for r in ("grader/checks.py", "grader/engine.py", "rubrics/pset4.toml")
+        writable = [r for r in ("grader/kinds/base.py", "grader/grading/engine.py", "rubrics/pset4.toml")
                     if os.access(REPO / r, os.W_OK)]
         assert seen["job_files_written"] > 0 and seen["grader_files_writable"] == writable
 
@@ -526,7 +527,7 @@ def test_environment_secrets(level, tmp_path):
     script = textwrap.dedent(f"""
         import json, sys
         sys.path.insert(0, {str(REPO)!r})
-        from grader.engine import GradeOptions, Grader
+        from grader.grading.engine import GradeOptions, Grader
         with Grader("pset4", GradeOptions(sandbox={level!r}, dataset="digits", skip_data=True)) as g:
             r = g.grade(__import__("pathlib").Path({str(sub)!r}))
         print(json.dumps({{"points": r.autograded_points,
@@ -713,7 +714,7 @@ def _zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED
     ("absolute", {"mlp.py": b"x = 1\n", "/tmp/escaped-abs.py": b"print('out')\n"}, "absolute"),
 ])
 def test_hostile_zip_uploads_are_refused(tmp_path, name, members, phrase):
-    layouts = pytest.importorskip("grader.layouts")
+    layouts = pytest.importorskip("grader.batching.layouts")
     archive = _zip(tmp_path / f"{name}.zip", members)
     dest = tmp_path / "scratch" / "x"
     dest.mkdir(parents=True)
@@ -725,7 +726,7 @@ def test_hostile_zip_uploads_are_refused(tmp_path, name, members, phrase):
 
 
 def test_zip_whose_header_lies_about_its_size(tmp_path):
-    layouts = pytest.importorskip("grader.layouts")
+    layouts = pytest.importorskip("grader.batching.layouts")
     archive = _zip(tmp_path / "liar.zip", {"mlp.py": b"\0" * (30 * 1024**2)})
     raw = bytearray(archive.read_bytes())
     info = zipfile.ZipFile(io.BytesIO(bytes(raw))).infolist()[0]
@@ -741,7 +742,7 @@ def test_zip_whose_header_lies_about_its_size(tmp_path):
 
 
 def test_zip_uploads_in_a_folder_become_rows_with_the_reason(tmp_path):
-    layouts = pytest.importorskip("grader.layouts")
+    layouts = pytest.importorskip("grader.batching.layouts")
     folder = tmp_path / "uploads"
     folder.mkdir()
     _zip(folder / "mallory.zip", {"mlp.py": b"x = 1\n", "../../evil.py": b"x = 2\n"})

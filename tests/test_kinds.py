@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from grader.course import CourseDir
-from grader.engine import Grader
+from grader.grading.engine import Grader
 from grader.errors import RubricError
 from grader.kinds import GENERIC, kinds_for
 from grader.kinds.common import case_inputs

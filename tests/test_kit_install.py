@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader.course import find_course
-from grader.release import build_kit
+from grader.delivery.release import build_kit
 from grader.rubric import load_rubric
 
 from conftest import FIXTURES, REPO
@@ -26,9 +26,10 @@ ASSIGNMENTS = find_course().assignments()
 # assignment's first correct_* fixture otherwise.
 CORRECT = {"pset4": "correct_helpers", "modular": "correct_variant"}
 # Modules of the grader that `check` must not import: their packages are not in the kit.
-NOT_ON_THE_CHECK_PATH = ("grader.api", "grader.batch", "grader.execute", "grader.gradescope", "grader.layouts",
-                         "grader.manual", "grader.notebook_grading", "grader.report", "grader.summary",
-                         "nbclient", "jupyter_client", "ipykernel", "jinja2")
+NOT_ON_THE_CHECK_PATH = ("grader.batching.folder", "grader.batching.pool", "grader.batching.layouts",
+                         "grader.notebooks.kernel", "grader.notebooks.step", "grader.delivery.gradescope",
+                         "grader.reporting.manual", "grader.reporting.render", "grader.reporting.report",
+                         "grader.reporting.summary", "nbclient", "jupyter_client", "ipykernel", "jinja2")
 
 
 ROW = re.compile(r"^(PASS|PARTIAL|FAIL|ERROR|TIMEOUT) +\S+ +(\S+)", re.M)

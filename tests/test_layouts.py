@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.layouts import (UnsafeArchive, ZipLimits, canvas_original_name, discover_entries,
-                            extract_zip)
+from grader.batching.layouts import UnsafeArchive, ZipLimits, canvas_original_name, discover_entries, extract_zip
 
 from conftest import PSET4_FIXTURES, REPO
 

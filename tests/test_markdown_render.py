@@ -1,9 +1,9 @@
-"""Written answers as HTML (grader/markdown_render.py): Markdown rendered, math as MathML, and
+"""Written answers as HTML (grader/reporting/markdown.py): Markdown rendered, math as MathML, and
 nothing a student writes becomes markup. (tests/test_summary_browser.py checks the same in a
 real browser.)"""
 from __future__ import annotations
 
-from grader.markdown_render import render_markdown
+from grader.reporting.markdown import render_markdown
 
 
 def test_markdown_and_math_are_rendered():

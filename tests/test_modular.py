@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from grader.engine import GradeOptions, Grader
+from grader.grading.engine import GradeOptions, Grader
 
 from conftest import REPO
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from grader.engine import GradeOptions, Grader
+from grader.grading.engine import GradeOptions, Grader
 
 from conftest import FIXTURES
 

@@ -9,8 +9,8 @@ import pytest
 
 from grader.assignments.adam_variants import classify, simulate
 from grader.assignments.modular import _network_arrays, score_tinynet, tinynet_architecture
-from grader.checks import Context
-from grader.probe import TaskOutput
+from grader.kinds.base import Context
+from grader.kinds.tasks import TaskOutput
 from grader.rubric import load_rubric
 
 from conftest import FIXTURES, REPO

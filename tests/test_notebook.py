@@ -21,9 +21,9 @@ import nbformat
 import pytest
 
 from grader.errors import RubricError
-from grader.notebook import (Claim, agrees, claim_cell, edited_cells, find_answers, find_notebook, load_config,
-                             load_notebook, match_cells, notebook_language, read_claim, template_cells,
-                             wrong_assignment)
+from grader.notebooks.reading import (Claim, agrees, claim_cell, edited_cells, find_answers, find_notebook,
+                                      load_config, load_notebook, match_cells, notebook_language, read_claim,
+                                      template_cells, wrong_assignment)
 
 from conftest import REPO
 

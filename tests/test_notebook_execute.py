@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execute import KernelJob, execute_notebook, names_of, plan_cells
-from grader.notebook import load_notebook
+from grader.notebooks.kernel import KernelJob, execute_notebook, names_of, plan_cells
+from grader.notebooks.reading import load_notebook
 from grader.sandbox import choose_sandbox
 
 from conftest import REPO

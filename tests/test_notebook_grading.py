@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import Context
-from grader.engine import Grader
-from grader.notebook_grading import _compare, _edits, grade_notebook
-from grader.notebook import Claim, load_config, load_notebook, match_cells, template_cells
-from grader.report import write_report
+from grader.kinds.base import Context
+from grader.grading.engine import Grader
+from grader.notebooks.step import _compare, _edits, grade_notebook
+from grader.notebooks.reading import Claim, load_config, load_notebook, match_cells, template_cells
+from grader.reporting.report import write_report
 from grader.results import CheckResult, QuestionResult, Result
 from grader.submission import load_submission
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from grader.errors import GraderError
-from grader.manual import COLUMNS, merge_manual, merge_manual_folder, read_manual_csv, write_manual_csv
-from grader.report import write_gradebook, write_report
+from grader.reporting.manual import COLUMNS, merge_manual, merge_manual_folder, read_manual_csv, write_manual_csv
+from grader.reporting.gradebooks import write_gradebook
+from grader.reporting.report import write_report
 from grader.results import CheckResult, QuestionResult, Result
 
 

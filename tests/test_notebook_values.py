@@ -4,7 +4,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grader.notebook_values import NotebookValueError, read_values
+from grader.notebooks.values import NotebookValueError, read_values
 
 
 def notebook(tmp_path, *cells: str):

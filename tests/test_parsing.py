@@ -26,7 +26,8 @@ def test_importing_matplotlib_for_the_figures_waits_while_another_thread_parses(
     """matplotlib's import parses builtin signatures (inspect): plots.preload takes the lock."""
     code = """
 import sys, threading, time
-from grader import parsing, plots
+from grader import parsing
+from grader.reporting import plots
 with parsing.LOCK:  # another thread is building a syntax tree
     importer = threading.Thread(target=plots.preload)
     importer.start()

@@ -1,4 +1,4 @@
-"""The report's figures (grader/plots.py): reusing one figure for several checks' curves, and
+"""The report's figures (grader/reporting/plots.py): reusing one figure for several checks' curves, and
 drawing a check's curves while the probe's later tasks run, must not change a pixel of any of
 them, and a figure drawn early from numbers the check did not end up with is not kept."""
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from grader import plots
-from grader.engine import Grader
-from grader.plots import CurveFigures, EarlyCurves, render_figures
+from grader.reporting import plots
+from grader.grading.engine import Grader
+from grader.reporting.plots import CurveFigures, EarlyCurves, render_figures
 
 from conftest import OPTIONS, REPO
 

@@ -2,7 +2,7 @@
 test imports itself (a forked task inherits them), and nothing the submission could shadow."""
 from __future__ import annotations
 
-from grader.preload import modules_to_preload
+from grader.grading.preload import modules_to_preload
 
 from conftest import REPO
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.checks import rel_error
-from grader.probe import MAX_ARRAYS, MAX_HEADER, Messages, Task, TaskOutput, _parse, load_payload, run_probe
+from grader.kinds.base import rel_error
+from grader.grading.probe import MAX_ARRAYS, MAX_HEADER, Messages, _parse, load_payload, run_probe
+from grader.kinds.tasks import Task, TaskOutput
 from grader.sandbox import Limits, choose_sandbox, run_sandboxed
 
 SANDBOX = choose_sandbox("process")
@@ -221,7 +222,7 @@ def test_a_stream_read_as_it_arrives_gives_what_the_whole_stream_gives(stream, c
 
 def test_a_header_is_read_once_however_many_pieces_its_payload_arrives_in(monkeypatch):
     """A forged header claiming a huge payload must not be parsed again for every 64 KiB read."""
-    import grader.probe as probe
+    import grader.grading.probe as probe
 
     parsed = []
     monkeypatch.setattr(probe, "_header", lambda line, read=probe._header: parsed.append(line) or read(line))
@@ -374,8 +375,8 @@ def test_the_font_cache_is_found_and_copied_without_importing_matplotlib(tmp_pat
     cache = tmp_path / "xdg" / "matplotlib"
     cache.mkdir(parents=True)
     (cache / "fontlist-v390.json").write_text("{}")
-    code = ("import sys; from pathlib import Path; from grader.probe import _seed_matplotlib_cache\n"
-            f"_seed_matplotlib_cache(Path({str(tmp_path / 'seed')!r}))\n"
+    code = ("import sys; from pathlib import Path; from grader.sandbox import seed_matplotlib_cache\n"
+            f"seed_matplotlib_cache(Path({str(tmp_path / 'seed')!r}))\n"
             "print('matplotlib' in sys.modules)")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)

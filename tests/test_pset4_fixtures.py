@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from grader.engine import Grader
+from grader.grading.engine import Grader
 
 from conftest import OPTIONS, PSET4_FIXTURES, REPO, check_result
 
@@ -250,7 +250,7 @@ def test_standin_rule_is_named_and_uses_the_references_own_accuracy(pset4_grader
 
 def test_real_mnist_keeps_the_handouts_thresholds(pset4_grader):
     from grader.assignments.pset4 import accuracy_rule
-    from grader.checks import Context
+    from grader.kinds.base import Context
 
     class Mnist:
         name = "mnist"

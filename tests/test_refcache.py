@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import data, engine
-from grader.engine import GradeOptions, Grader
-from grader.probe import Task, TaskOutput
-from grader.refcache import ReferenceCache
+from grader import data
+from grader.grading import engine
+from grader.grading.engine import GradeOptions, Grader
+from grader.kinds.tasks import Task, TaskOutput
+from grader.grading.refcache import ReferenceCache
 
 REPO = Path(__file__).resolve().parent.parent
 

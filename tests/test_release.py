@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.engine import GradeOptions, Grader
-from grader.release import build_kit
+from grader.grading.engine import GradeOptions, Grader
+from grader.delivery.release import build_kit
 from grader.rubric import load_rubric
 from grader.sandbox import build_site_view
-from grader.template import ANSWER, BEGIN, END, STUB
+from grader.regions import ANSWER, BEGIN, END, STUB
 
 from conftest import FIXTURES, PSET4_FIXTURES, REPO
 
@@ -161,7 +161,7 @@ def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, share
     built = build_kit(assignment, tmp_path_factory.mktemp("kit") / "kit")
     tmp = tmp_path_factory.mktemp("run")
     code = ("import json\nfrom pathlib import Path\nfrom grader.api import grade_submission\n"
-            "from grader.engine import GradeOptions\n"
+            "from grader.grading.engine import GradeOptions\n"
             f"r = grade_submission(Path({str(fixture)!r}), {assignment!r}, "
             "GradeOptions(sandbox='process', dataset='digits', public_only=True))\n"
             "print(json.dumps({c.id: [c.points, c.message] for c in r.checks()}))\n")

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import pytest
 
-from grader import probe
-from grader.engine import Grader
-from grader.probe import Task, run_probe
+from grader.grading import probe
+from grader.grading.engine import Grader
+from grader.kinds.tasks import Task
+from grader.grading.probe import run_probe
 from grader.sandbox import ProcessSandbox
 
 from conftest import OPTIONS, PSET4_FIXTURES

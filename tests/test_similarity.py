@@ -1,4 +1,4 @@
-"""Similarity flags between students (grader/similarity.py, copydetect underneath): copies with
+"""Similarity flags between students (grader/reporting/similarity.py, copydetect underneath): copies with
 renamed variables and reordered functions are flagged; independent solutions and untouched
 templates are not; the starter code the TA names is boilerplate. No grading: these run on the
 fixtures' files directly (the batch wiring is tested in test_summary_browser.py)."""
@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from grader.similarity import (THRESHOLD, SimilarityReport, analyse_batch, clear, compare, own_code,
-                               starter_texts)
+from grader.reporting.similarity import (THRESHOLD, SimilarityReport, analyse_batch, clear, compare, own_code,
+                                         starter_texts)
 
 from conftest import FIXTURES, PSET4_FIXTURES, REPO
 

@@ -6,7 +6,8 @@ import pytest
 
 from grader.errors import GraderError
 from grader.rubric import load_rubric
-from grader.template import ANSWER_PLACEHOLDER, strip_code, strip_notebook, template_differences
+from grader.regions import ANSWER_PLACEHOLDER, strip_code, strip_notebook
+from grader.delivery.template import template_differences
 
 from conftest import REPO
 

@@ -9,7 +9,7 @@ from itertools import product
 
 import numpy as np
 
-from ..checks import rel_error
+from grader.kinds.base import rel_error
 
 # When t advances: once per step(), once per layer update call, once per parameter (all accepted).
 COUNTERS = {"step": "t counted once per step()", "layer": "t counted once per layer update",

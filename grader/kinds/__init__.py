@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import importlib
 
-from ..checks import Kind
-from ..errors import RubricError
-from . import function, numeric_gradient, returned_values
+from grader.kinds.base import Kind
+from grader.errors import RubricError
+from grader.kinds import function, numeric_gradient, returned_values
 
 GENERIC: dict[str, Kind] = {
     "function": function.KIND,

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import diagnose, rel_error
-from ..errors import RubricError
-from ..rubric import CheckSpec
+from grader.kinds.base import diagnose, rel_error
+from grader.errors import RubricError
+from grader.rubric import CheckSpec
 
 PROBE = "generic"  # grader/probes/generic.py
 ERRORS = ("relative", "absolute")

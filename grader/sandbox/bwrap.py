@@ -28,10 +28,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .core import HIDDEN_SITE_ENTRIES, Limits, _site_dirs
-from .unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                           _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read, _real,
-                           _seccomp_filtered, limits_and_uid, reach)
+from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, _site_dirs
+from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+                                         _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read,
+                                         _real, _seccomp_filtered, limits_and_uid, reach)
 
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)

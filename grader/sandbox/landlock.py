@@ -2,7 +2,7 @@
 holds as root, inside Docker's default seccomp profile (Docker >= 23 allows the Landlock calls)
 and on Gradescope, where bubblewrap cannot run.
 
-The probe runner (grader/probes/runner.py) and the notebook kernel (grader/execute.py) restrict
+The probe runner (grader/probes/runner.py) and the notebook kernel (grader/notebooks/kernel.py) restrict
 themselves with Landlock before any student code is imported, from a policy this module writes
 into the job folder (`landlock/policy.json`, beside a copy of grader/probes/landlock_rules.py):
 - files: read and execute only the system folders, the Python installation minus site-packages,
@@ -33,10 +33,10 @@ import sysconfig
 from pathlib import Path
 from typing import Callable
 
-from ..probes import landlock_rules
-from .core import Limits, _site_dirs
-from .unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                           _blocked_dir, _chown_tree, limits_and_uid, _interpreter_roots, reach)
+from grader.probes import landlock_rules
+from grader.sandbox.core import Limits, _site_dirs
+from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+                                         _blocked_dir, _chown_tree, limits_and_uid, _interpreter_roots, reach)
 
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 POLICY_DIR = "landlock"  # in the job folder: policy.json and landlock_rules.py

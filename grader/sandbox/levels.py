@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-from ..errors import GraderError
-from .process import NoneSandbox, ProcessSandbox
-from .unprivileged import DoctorRow
+from grader.errors import GraderError
+from grader.sandbox.process import NoneSandbox, ProcessSandbox
+from grader.sandbox.unprivileged import DoctorRow
 
 if os.name == "posix":
-    from .bwrap import BwrapSandbox
-    from .landlock import LandlockSandbox
+    from grader.sandbox.bwrap import BwrapSandbox
+    from grader.sandbox.landlock import LandlockSandbox
 
 
 def sandbox_levels() -> dict[str, type]:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .core import GiB, Limits, _set, resource
+from grader.sandbox.core import GiB, Limits, _set, resource
 
 
 class ProcessSandbox:

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ..errors import GraderError
-from .core import GiB, Limits, _set, _site_dirs, resource
+from grader.errors import GraderError
+from grader.sandbox.core import GiB, Limits, _set, _site_dirs, resource
 
 SANDBOX_UID = 65534  # nogroup: the sandbox gid when the grader runs as root
 # The sandbox uid when the grader runs as root: one per grading process (this base + its pid), so

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 import grader_course
-from grader.engine import GradeOptions, Grader
+from grader.grading.engine import GradeOptions, Grader
 
 # As tests/test_hostile.py: the offline digits data, the training-on-data checks skipped.
 OPTIONS = GradeOptions(dataset="digits", skip_data=True)

@@ -2,9 +2,9 @@
 per-question and per-check pass rates, the slowest submissions, the ones that could not be
 graded and why, and the flags (notes, and `flags` when the results carry them), each student
 linked to its report, and the similarity flags of the batch (OUT/similarity.json, written by
-grader/similarity.py). The histogram, stylesheet and script are files beside the page: it works
+grader/reporting/similarity.py). The histogram, stylesheet and script are files beside the page: it works
 offline from file://, no CDN. A batch from a Canvas export also gets Canvas's import CSV
-(grader/canvas_gradebook.py).
+(grader/reporting/gradebooks.py).
 
 `rebuild(out_dir)` recreates the gradebooks and the index from the result.json files alone, so
 an interrupted batch can be summarised without regrading.
@@ -19,10 +19,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from .canvas_gradebook import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
-from .report import _ENV, _question_columns, safe_name, score, write_gradebook
-from .results import Result
-from .similarity import SimilarityReport
+from grader.reporting.gradebooks import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
+from grader.reporting.render import ENV
+from grader.reporting.gradebooks import question_columns, write_gradebook
+from grader.files import safe_name
+from grader.results import Result, format_points
+from grader.reporting.similarity import SimilarityReport
 
 SLOWEST = 10
 
@@ -83,7 +85,7 @@ class AssignmentSummary:
 
 def summarise(results: list[Result], assignment: str, gradebook: str) -> AssignmentSummary:
     rows = sorted((r for r in results if r.assignment == assignment), key=lambda r: r.submission)
-    s = AssignmentSummary(assignment, rows, _question_columns(rows), gradebook)
+    s = AssignmentSummary(assignment, rows, question_columns(rows), gradebook)
     graded = s.graded
     scores = [r.autograded_points for r in graded]
     if scores:
@@ -149,8 +151,8 @@ def write_histogram(summary: AssignmentSummary, folder: Path) -> str:
     ax.set_xlim(0, top)
     ax.set_xlabel(f"autograded points (of {top:g})")
     ax.set_ylabel("submissions")
-    ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {score(summary.stats['mean'])}, "
-                 f"median {score(summary.stats['median'])}")
+    ax.set_title(f"{summary.assignment}: {len(scores)} graded, mean {format_points(summary.stats['mean'])}, "
+                 f"median {format_points(summary.stats['median'])}")
     rel = f"summary/{summary.assignment}-scores.png"
     (folder / "summary").mkdir(parents=True, exist_ok=True)
     fig.savefig(folder / rel)
@@ -162,7 +164,7 @@ def write_assets(folder: Path) -> dict[str, str]:
     assets = {}
     (folder / "summary").mkdir(parents=True, exist_ok=True)
     for kind, name in (("css", "summary.css"), ("js", "summary.js")):
-        text = resources.files("grader.templates").joinpath("static", name).read_text(encoding="utf-8")
+        text = resources.files("grader.reporting.templates").joinpath("static", name).read_text(encoding="utf-8")
         (folder / "summary" / name).write_text(text, encoding="utf-8")
         assets[kind] = f"summary/{name}"
     return assets
@@ -192,7 +194,7 @@ def write_index(results: list[Result], folder: Path, title: str, extra: dict[str
     def report_link(r: Result) -> str:
         return quote(folders.get(id(r)) or safe_name(r.submission)) + "/report.html"
 
-    html = _ENV.get_template("index.html.j2").render(sections=sections, title=title, extra=extra or {},
+    html = ENV.get_template("index.html.j2").render(sections=sections, title=title, extra=extra or {},
                                                      report_link=report_link, assets=write_assets(folder),
                                                      similarity=SimilarityReport.read(folder))
     path.write_text(html, encoding="utf-8")

@@ -3,7 +3,7 @@ which fixed cells were changed (compared with the template, cells matched by con
 written answers under each manual question's heading, and the numbers its saved outputs claim.
 
 Everything here reads the student's file in the grader's process as *text and JSON only*;
-nothing of it is executed here (execution is grader/execute.py, in the sandbox). The settings
+nothing of it is executed here (execution is grader/notebooks/kernel.py, in the sandbox). The settings
 come from the rubric's `[notebook]` table and `[[questions]]` (`heading`, `answer_hint`): see
 rubrics/pset4.toml.
 """
@@ -13,7 +13,6 @@ import difflib
 import io
 import json
 import re
-import sys
 import tokenize
 import warnings
 from dataclasses import dataclass, field
@@ -22,13 +21,9 @@ from typing import Any
 
 import nbformat
 
-from .errors import RubricError
-from .template import ANSWER, ANSWER_PLACEHOLDER, BEGIN, END, STUB, _replacement
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from grader.errors import RubricError
+from grader.regions import ANSWER, ANSWER_PLACEHOLDER, BEGIN, END, STUB, replacement
+from grader.files import load_toml
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf"
 PLACEHOLDERS = ("your answer here", "double click here to add a solution", "double-click here to add a solution",
@@ -106,7 +101,7 @@ def question_pattern(qid: str, heading: str = "") -> re.Pattern:
 def load_config(rubric_file: Path, filename: str) -> NotebookConfig:
     """The `[notebook]` table and the questions' `heading` / `answer_hint` keys (the rubric
     loader ignores them; they only concern the notebook)."""
-    raw = tomllib.loads(rubric_file.read_text(encoding="utf-8"))
+    raw = load_toml(rubric_file)
     table = raw.get("notebook", {})
     try:
         cells = tuple(CellPolicy(re.compile(c["match"], re.S), c.get("light", "run"), bool(c.get("data", False)),
@@ -298,7 +293,7 @@ class TemplateCell:
 
 
 def template_cells(reference_notebook: Path) -> list[TemplateCell]:
-    """The student template's cells, generated from the reference the way grader/template.py
+    """The student template's cells, generated from the reference the way grader/delivery/template.py
     does, with every line marked as fixed or as standing for a solution region."""
     nb = nbformat.reads(reference_notebook.read_text(encoding="utf-8"), as_version=4)
     cells: list[TemplateCell] = []
@@ -327,7 +322,7 @@ def _strip_with_mask(source: str) -> tuple[list[str], list[bool]]:
                 mask.append(False)
             continue
         if END.match(line):
-            for stub in _replacement(region):
+            for stub in replacement(region):
                 lines.append(stub.rstrip())
                 mask.append(True)
             region = None

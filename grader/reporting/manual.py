@@ -19,8 +19,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GraderError
-from .results import Result
+from grader.errors import GraderError
+from grader.files import atomic_write
+from grader.reporting.report import write_report
+from grader.reporting.summary import rebuild
+from grader.results import Result
 
 COLUMNS = ("student", "question", "max_points", "score", "comment")
 
@@ -51,11 +54,7 @@ def write_manual_csv(results: list[Result], path: Path, *, force: bool = False) 
             if q.manual:
                 writer.writerow([r.submission, q.id, f"{q.max_points:g}",
                                  "" if q.points is None else f"{q.points:g}", q.comment])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, buf.getvalue())
 
 
 def read_manual_csv(path: Path) -> list[ManualRow]:
@@ -158,8 +157,6 @@ def merge_manual_folder(out_dir: Path, csv_path: Path) -> list[Result]:
     rewrites each result.json and report.html and returns the merged results (the caller
     rewrites the gradebook and index from them). Validates first; raises GraderError listing
     every problem, writing nothing."""
-    from .report import write_report  # here: report imports results, not the other way round
-
     files = sorted(Path(out_dir).glob("*/result.json"))
     if not files:
         raise GraderError(f"no results under {out_dir} (OUT/<student>/result.json): grade first")
@@ -169,6 +166,22 @@ def merge_manual_folder(out_dir: Path, csv_path: Path) -> list[Result]:
         result.write_json(file)
         write_report(result, file.parent)
     return merged
+
+
+def merge_manual_scores(out_dir: Path, csv_path: Path) -> list[Result]:
+    """`merge_manual_folder`, then the gradebooks and the class summary rebuilt from the merged
+    results."""
+    merged = merge_manual_folder(out_dir, csv_path)
+    rebuild(out_dir)
+    return merged
+
+
+def write_manual_sheet(results: list[Result], out_dir: Path) -> Path | None:
+    """OUT/manual.csv for the TA when any result has a written question (see write_manual_csv
+    for the name it takes when the old one holds scores not merged yet); None otherwise."""
+    if not any(q.manual for r in results for q in r.questions):
+        return None
+    return write_manual_csv(results, Path(out_dir) / "manual.csv")
 
 
 def _would_lose(path: Path, results: list[Result]) -> bool:

@@ -23,14 +23,15 @@ from typing import Any
 
 import nbformat
 
-from .data import DEFAULT_DATA_DIR
-from .execute import CellPlan, ExecutionReport, KernelJob, execute_notebook, plan_cells
-from .notebook import (Claim, LoadedNotebook, NotebookConfig, TemplateCell, added_code_cells, agrees, claim_cell,
-                       edited_cells, find_answers, find_notebook, load_config, load_notebook, match_cells,
-                       notebook_language, read_claim, template_cells, wrong_assignment)
-from .results import CheckResult, Result
-from .sandbox import GiB
-from .submission import make_working_copy
+from grader.data import DEFAULT_DATA_DIR
+from grader.notebooks.kernel import CellPlan, ExecutionReport, KernelJob, execute_notebook, plan_cells
+from grader.notebooks.reading import (Claim, LoadedNotebook, NotebookConfig, TemplateCell, added_code_cells,
+                                      agrees, claim_cell, edited_cells, find_answers, find_notebook, load_config,
+                                      load_notebook, match_cells, notebook_language, read_claim, template_cells,
+                                      wrong_assignment)
+from grader.results import CheckResult, Result
+from grader.sandbox import GiB
+from grader.submission import make_working_copy
 
 MODES = ("light", "full", "none")
 MAX_FIGURES = 24
@@ -206,7 +207,7 @@ def _cached(kind: str, path: Path, build: Any) -> Any:
 
 def _looks_like(course: Any, assignment: str, cells: list[Any]) -> str:
     """The other assignment whose template this notebook matches, if any."""
-    from .rubric import load_rubric
+    from grader.rubric import load_rubric
 
     for other in course.assignments():
         if other == assignment:
@@ -540,7 +541,7 @@ def _write_executed(nb: Any, path: Path) -> None:
 
 def validate_mode(mode: str) -> str:
     if mode not in MODES:
-        from .errors import GraderError
+        from grader.errors import GraderError
 
         raise GraderError(f"unknown --execute mode {mode!r}; choose from {', '.join(MODES)}")
     return mode

@@ -23,7 +23,7 @@ def preload() -> None:
     """Import the drawing modules now (about 0.35 s), in a thread while the process waits for
     something else: a grading worker while its probes run (EarlyCurves), a batch's parent (the
     histogram) while its workers grade."""
-    from .parsing import LOCK
+    from grader.parsing import LOCK
 
     with LOCK:  # the import parses builtin signatures: not beside another thread's parse (parsing.py)
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401

@@ -25,9 +25,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import GraderError
-from .report import safe_name
-from .submission import IGNORED_NAMES, MAX_FILE_BYTES, MAX_TOTAL_BYTES, load_submission
+from grader.errors import GraderError
+from grader.files import safe_name
+from grader.submission import IGNORED_NAMES, MAX_FILE_BYTES, MAX_TOTAL_BYTES, load_submission
 
 CANVAS_NAME = re.compile(r"^(?P<student>[A-Za-z0-9-]+?)(?P<late>_late)?_(?P<ids>\d+(?:_\d+)*)_(?P<name>.+)$",
                          re.IGNORECASE)

@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .probe import PROBES_DIR, Task, TaskOutput
+from grader import __version__
+from grader.grading.probe import PROBES_DIR
+from grader.kinds.tasks import Task, TaskOutput
 
 FORMAT = 1  # bump when what is stored changes shape
 
 
 def default_folder() -> Path:
-    from .data import DEFAULT_DATA_DIR  # the user's cache folder (MLP_GRADER_DATA moves it)
+    from grader.data import DEFAULT_DATA_DIR  # the user's cache folder (MLP_GRADER_DATA moves it)
 
     return DEFAULT_DATA_DIR / "reference-outputs"
 

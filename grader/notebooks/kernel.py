@@ -36,8 +36,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .parsing import parse_cell
-from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable
+from grader.parsing import parse_cell
+from grader.sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, seed_matplotlib_cache
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
 # notebook's folder (Jupyter's behaviour: a notebook imports the modules beside it).
@@ -375,7 +375,7 @@ def execute_notebook(nb: Any, plans: list[CellPlan], job: KernelJob, *, mode: st
         for sub in ("out", "home"):
             (jobdir / sub).mkdir()
         build_site_view(jobdir / "site")
-        _seed_matplotlib_cache(jobdir / "home" / ".matplotlib")
+        seed_matplotlib_cache(jobdir / "home" / ".matplotlib")
         coro = _execute(nb, plans, job, jobdir, report, notebook_timeout)
         try:
             _run_coroutine(coro)
@@ -534,9 +534,3 @@ def _tail_file(path: Path, lines: int = ERROR_TAIL_LINES, since: int = 0) -> str
     except OSError:
         return ""
     return "\n".join(ANSI.sub("", text).strip().splitlines()[-lines:])
-
-
-def _seed_matplotlib_cache(target: Path) -> None:
-    from .probe import _seed_matplotlib_cache as seed  # the probes' copy of the font cache
-
-    seed(target)

@@ -1,4 +1,4 @@
-"""Generating the student template from the reference by stripping the marked regions.
+"""Solution regions: how the reference marks what a student must write, and stripping them.
 
 Code (in .py files and notebook code cells):
     # BEGIN SOLUTION: what the student must do
@@ -8,16 +8,17 @@ Code (in .py files and notebook code cells):
 becomes `# TODO: what the student must do` and `raise NotImplementedError("...")`, or the STUB
 lines. Markdown: text between `<!-- BEGIN MODEL ANSWER -->` and `<!-- END MODEL ANSWER -->`
 becomes `**YOUR ANSWER HERE**`. Notebooks lose their outputs and execution counts.
+
+Shared by the template generator (grader/delivery/template.py) and the notebook step, which
+matches a student's cells against the template the same way (grader/notebooks/matching.py).
 """
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import nbformat
 
-from .errors import GraderError
+from grader.errors import GraderError
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?::\s*(?P<task>.*?))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -43,7 +44,7 @@ def strip_code(source: str, where: str = "") -> str:
         if BEGIN.match(line):
             raise GraderError(f"{where}:{number}: nested BEGIN SOLUTION (region opened at line {region['line']})")
         if END.match(line):
-            out.extend(_replacement(region))
+            out.extend(replacement(region))
             region = None
             continue
         stub = STUB.match(line)
@@ -54,7 +55,7 @@ def strip_code(source: str, where: str = "") -> str:
     return "".join(out)
 
 
-def _replacement(region: dict) -> list[str]:
+def replacement(region: dict) -> list[str]:
     indent = region["indent"]
     if region["stubs"]:
         return [f"{indent}{code}\n" for code in region["stubs"]]
@@ -72,49 +73,3 @@ def strip_notebook(text: str, where: str = "") -> str:
         elif cell.cell_type == "markdown":
             cell.source = ANSWER.sub(ANSWER_PLACEHOLDER, cell.source)
     return nbformat.writes(nb) + "\n"
-
-
-def render_template(reference: Path, files: list[str]) -> dict[str, str]:
-    """The template's files (relative path -> text), generated from the reference."""
-    rendered: dict[str, str] = {}
-    for rel in files:
-        source = reference / rel
-        if not source.is_file():
-            raise GraderError(f"reference file missing: {source}")
-        text = source.read_text(encoding="utf-8")
-        if rel.endswith(".ipynb"):
-            rendered[rel] = strip_notebook(text, rel)
-        elif rel.endswith(".py"):
-            rendered[rel] = strip_code(text, rel)
-        else:
-            rendered[rel] = text
-    return rendered
-
-
-def write_template(reference: Path, files: list[str], target: Path) -> list[str]:
-    """(Re)write the template folder; returns the files written."""
-    rendered = render_template(reference, files)
-    if target.exists():
-        shutil.rmtree(target)
-    for rel, text in rendered.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return sorted(rendered)
-
-
-def template_differences(reference: Path, files: list[str], target: Path) -> list[str]:
-    """Files of the committed template that differ from what the reference generates."""
-    rendered = render_template(reference, files)
-    problems = []
-    for rel, text in rendered.items():
-        path = target / rel
-        if not path.is_file():
-            problems.append(f"{rel}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{rel}: differs")
-    if target.is_dir():
-        extra = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()
-                 and "__pycache__" not in p.parts} - set(rendered)
-        problems += [f"{rel}: not generated from the reference" for rel in sorted(extra)]
-    return problems

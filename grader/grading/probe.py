@@ -6,28 +6,28 @@ in the same process as the probe function) and may try to write into the runner'
 the stream must be exactly one well-formed message per task, in task order (anything else: no
 result of the run is kept), the payloads are `.npz` archives of plain numeric arrays read without
 pickle and with every size checked before anything is allocated, and nothing in a message can
-set points or a pass: scoring reads named arrays only (grader/checks.py, grader/assignments/).
+set points or a pass: scoring reads named arrays only (grader/kinds/, grader/assignments/).
 """
 from __future__ import annotations
 
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .preload import modules_to_preload
-from .probes.runner import SPAWN_STARTUP
-from .sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, run_sandboxed
+from grader.grading.preload import modules_to_preload
+from grader.probes.runner import SPAWN_STARTUP
+from grader.kinds.tasks import Task, TaskOutput
+from grader.sandbox import (Limits, build_site_view, probe_environment, python_executable, run_sandboxed,
+                            seed_matplotlib_cache)
 
-PROBES_DIR = Path(__file__).resolve().parent / "probes"
+PROBES_DIR = Path(__file__).resolve().parent.parent / "probes"
 MAX_PAYLOAD = 64 * 1024**2  # one task's result archive (and any single file a task writes)
 MAX_ARRAYS = 256  # arrays in one result
 MAX_HEADER = 64 * 1024  # one message header line
@@ -38,58 +38,6 @@ STARTUP_SECONDS = 30.0  # interpreter, NumPy and matplotlib start before the fir
 STATUSES = ("ok", "error", "timeout")
 TAMPERED = ("the probe's output was not the grader's own messages in order (tampered with by the code "
             "under test?): no result of this run is used")
-
-
-EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)(?::.*)?)$", re.M)
-FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.M)
-HINTS = (
-    ("name 'xrange' is not defined", "xrange is Python 2; use range in Python 3"),
-    ("has no attribute 'float'", "np.float was removed in NumPy 1.24; use float or np.float64"),
-    ("has no attribute 'int'.", "np.int was removed in NumPy 1.24; use int or np.int64"),
-    ("MemoryError", "the code tried to use more memory than the grader allows"),
-)
-
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    fn: str
-    params: dict[str, Any] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    timeout: float = 20.0
-    memory: int = 2 * GiB
-    needs_data: bool = False
-    gate: bool = False  # when this task fails, the runner stops: later tasks cannot succeed
-
-
-@dataclass
-class TaskOutput:
-    id: str
-    status: str  # ok | error | timeout
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    detail: str = ""
-    error: str = ""  # traceback tail
-    log: str = ""  # what the student's code printed (tail)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    not_run: bool = False  # never started: an earlier task it depends on failed
-
-    def reason(self) -> str:
-        """One line for a student: the exception raised and where in their code, with a hint
-        for the classic Python 2 / old NumPy leftovers; or why the process stopped."""
-        if self.not_run or not self.error.strip():
-            return self.detail or self.status
-        exceptions = EXCEPTION_LINE.findall(self.error)
-        text = exceptions[-1] if exceptions else self.error.strip().splitlines()[-1].strip()
-        frames = [f for f in FRAME.findall(self.error) if "/probe/" not in f[0] and "<frozen" not in f[0]]
-        if frames:
-            text += f" ({Path(frames[-1][0]).name}, line {frames[-1][1]})"
-        hints = [hint for needle, hint in HINTS if needle in self.error]
-        return text + ("; " + hints[0] if hints else "")
 
 
 RUNNER_MODES = ("fork", "spawn")
@@ -111,7 +59,7 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
               on_output: Callable[[TaskOutput], None] | None = None) -> dict[str, TaskOutput]:
     """Run `tasks` against the code in `workdir` (a working copy the probe may modify).
     `runner`: "fork", "spawn" or None (fork where it exists). `preload`: the modules the runner
-    imports before forking the tasks; None: the heavy ones the code imports (grader/preload.py).
+    imports before forking the tasks; None: the heavy ones the code imports (grader/grading/preload.py).
     `on_output`: called with each task's output as soon as it arrives, while later tasks run. It
     is provisional: the returned outputs are the verdict (a stream found tampered with later
     discards every output)."""
@@ -158,7 +106,7 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
                  preload: tuple[str, ...], sandbox: Any = None, runner: str = "fork") -> dict[str, Any]:
     for name in ("probe", "inputs", "out", "home", "src", "seed"):
         (jobdir / name).mkdir()  # src: mount point of the real working copy when it is private
-    _seed_matplotlib_cache(jobdir / "seed" / ".matplotlib")  # the runner copies it into $HOME
+    seed_matplotlib_cache(jobdir / "seed" / ".matplotlib")  # the runner copies it into $HOME
     for source in PROBES_DIR.glob("*.py"):  # the runner, every probe and their helpers: public code
         shutil.copy2(source, jobdir / "probe" / source.name)
     site_dirs = build_site_view(jobdir / "site")
@@ -337,40 +285,3 @@ def _discard(folder: Path) -> None:
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             os.unlink(entry.path)
-
-
-def _seed_matplotlib_cache(target: Path) -> None:
-    """Copy the font cache so each probe skips matplotlib's multi-second font scan."""
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in _font_cache_files():
-        shutil.copy2(entry, target / entry.name)
-
-
-def _font_cache_files() -> list[Path]:
-    """matplotlib's font cache (fontlist-*.json), looked for in its usual folders first, and
-    with matplotlib.get_cachedir() only when none has one: importing matplotlib for that cost
-    0.15 s, holding the GIL, in every process that started a probe or a notebook (also for code
-    that never draws)."""
-    folders = []
-    try:
-        if os.environ.get("MPLCONFIGDIR"):
-            folders = [Path(os.environ["MPLCONFIGDIR"])]
-        else:
-            folders = [Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "matplotlib",
-                       Path.home() / ".matplotlib"]
-            if os.environ.get("LOCALAPPDATA"):
-                folders.append(Path(os.environ["LOCALAPPDATA"]) / "matplotlib")
-    except RuntimeError:  # no home folder: ask matplotlib
-        pass
-    for folder in folders:
-        found = sorted(folder.glob("fontlist-*.json"))
-        if found:
-            return found
-    from .parsing import LOCK
-
-    try:
-        with LOCK:  # its import parses: not beside another thread's parse (parsing.py)
-            import matplotlib
-    except ImportError:
-        return []
-    return sorted(Path(matplotlib.get_cachedir()).glob("fontlist-*.json"))

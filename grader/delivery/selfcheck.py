@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .course import detect_assignment, find_course
-from .engine import GradeOptions, Grader
-from .errors import GraderError
-from .results import Result
+from grader.course import detect_assignment, find_course
+from grader.grading.engine import GradeOptions, Grader
+from grader.errors import GraderError
+from grader.results import Result
 
 STATUS_WORD = {"passed": "PASS", "partial": "PARTIAL", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT"}
 

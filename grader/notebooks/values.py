@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import GraderError
-from .parsing import parse_cell
+from grader.errors import GraderError
+from grader.parsing import parse_cell
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}

@@ -9,18 +9,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, plots
-from .checks import Context, Kind, Outcome
-from .course import CourseDir, find_course
-from .data import Dataset, resolve_dataset
-from .errors import GraderError
-from .kinds import kinds_for
-from .probe import Task, TaskOutput, run_probe
-from .refcache import ReferenceCache, default_folder as default_refcache_folder
-from .results import CheckResult, QuestionResult, Result
-from .rubric import CheckSpec, Rubric, load_rubric
-from .sandbox import choose_sandbox
-from .submission import Submission, load_submission, make_working_copy
+from grader import __version__
+from grader.reporting import plots
+from grader.kinds.base import Context, Kind, Outcome
+from grader.course import CourseDir, find_course
+from grader.data import Dataset, resolve_dataset
+from grader.errors import GraderError
+from grader.kinds import kinds_for
+from grader.kinds.tasks import Task, TaskOutput
+from grader.grading.probe import run_probe
+from grader.grading.refcache import ReferenceCache, default_folder as default_refcache_folder
+from grader.results import CheckResult, QuestionResult, Result
+from grader.rubric import CheckSpec, Rubric, load_rubric
+from grader.sandbox import choose_sandbox
+from grader.submission import Submission, load_submission, make_working_copy
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class Grader:
                 raise GraderError(f"rubric {assignment}: check {check.id} has unknown kind {check.kind!r}")
         self.options = options
         if self.grades_notebook:
-            from .notebook_grading import validate_mode
+            from grader.notebooks.step import validate_mode
 
             validate_mode(options.execute)
         self.sandbox = choose_sandbox(options.sandbox)
@@ -134,7 +136,7 @@ class Grader:
         early = plots.EarlyCurves(out_dir) if out_dir is not None and curve_plans else None
         notebook = None
         if self.grades_notebook:  # its kernel starts and its cells run while the probes do
-            from .notebook_grading import start_notebook
+            from grader.notebooks.step import start_notebook
 
             notebook = start_notebook(self, sub, ctx)
         try:
@@ -146,7 +148,7 @@ class Grader:
                 early.discard()
             raise
         if notebook is not None:  # after the probes: the notebook's claims are compared with their results
-            from .notebook_grading import grade_notebook
+            from grader.notebooks.step import grade_notebook
 
             grade_notebook(self, sub, ctx, result, out_dir, notebook)
         result.timings["total"] = round(time.monotonic() - started, 3)

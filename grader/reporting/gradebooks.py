@@ -1,5 +1,6 @@
-"""A gradebook Canvas's grade import accepts (Grades → Import), for batches that came from a
-Canvas submissions export.
+"""The class's gradebooks: OUT/gradebook.csv (a row per student, a column per question) and, for
+batches that came from a Canvas submissions export, a gradebook Canvas's grade import accepts
+(Grades → Import).
 
 Canvas matches rows on its numeric user ID, which the export puts in every file name
 (`smithjohn_12345_67890_mlp.py`: user 12345), so the batch records each student's ID in
@@ -13,10 +14,39 @@ import csv
 import json
 from pathlib import Path
 
-from .results import Result
+from grader.results import Result
 
 IDENTITIES = "canvas.json"
 HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+
+
+def write_gradebook(results: list[Result], path: Path) -> Path:
+    """One row per student, a column per question, the totals, and a points-possible row."""
+    questions = question_columns(results)
+    header = ["student", *[q for q, _ in questions], "autograded", "total", "status"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        if results:
+            possible = results[0]
+            writer.writerow(["Points Possible", *[f"{m:g}" for _, m in questions],
+                             f"{possible.autograded_max:g}", f"{possible.max_points:g}", ""])
+        for r in sorted(results, key=lambda r: r.submission):
+            by_id = {q.id: q for q in r.questions}
+            cells = []
+            for qid, _ in questions:
+                q = by_id.get(qid)
+                cells.append("" if q is None or q.points is None else f"{q.points:g}")
+            status = "error: " + r.error if r.error else "graded"
+            writer.writerow([r.submission, *cells, f"{r.autograded_points:g}", f"{r.total_points:g}", status])
+    return path
+
+
+def question_columns(results: list[Result]) -> list[tuple[str, float]]:
+    for r in results:
+        if r.questions:
+            return [(q.id, q.max_points) for q in r.questions]
+    return []
 
 
 def write_identities(ids: dict[str, str], folder: Path) -> Path | None:

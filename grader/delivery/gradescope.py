@@ -28,14 +28,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .course import find_course
-from .data import DEFAULT_DATA_DIR
-from .engine import GradeOptions, Grader
-from .errors import DataUnavailable, GraderError
-from .results import Result
-from .rubric import load_rubric
+from grader.course import find_course
+from grader.data import DEFAULT_DATA_DIR
+from grader.grading.engine import GradeOptions, Grader
+from grader.errors import DataUnavailable, GraderError
+from grader.files import atomic_write, replacing
+from grader.results import Result
+from grader.rubric import load_rubric
 
 ROOT_ENV = "MLP_GRADER_AUTOGRADER_ROOT"
+GRADER_DIR = Path(__file__).resolve().parents[1]  # the grader package
 DATA_FILES = {"mnist": "mnist.npz", "cifar100": "cifar-100-python.tar.gz"}  # what can be baked in
 SOURCE_ITEMS = ("pyproject.toml", "README.md", "grader", "grader_course", "reference", "rubrics", "student_template")
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
@@ -76,7 +78,7 @@ def autograder_root() -> Path:
 
 def project_root() -> Path | None:
     """The source checkout this grader runs from, or None for an installed package."""
-    root = Path(__file__).resolve().parent.parent
+    root = GRADER_DIR.parent
     return root if (root / "pyproject.toml").is_file() and (root / "grader").is_dir() else None
 
 
@@ -95,7 +97,7 @@ def stage_package(target: Path) -> None:
         return
     import grader_course
 
-    for package in (Path(__file__).resolve().parent, Path(grader_course.__file__).resolve().parent):
+    for package in (GRADER_DIR, Path(grader_course.__file__).resolve().parent):
         shutil.copytree(package, target / package.name, ignore=SKIP)
     (target / "pyproject.toml").write_text(_installed_pyproject(target), encoding="utf-8")
 
@@ -112,7 +114,7 @@ def _installed_pyproject(tree: Path) -> str:
     packages = sorted(".".join(p.parent.relative_to(tree).parts) for p in (tree / "grader").rglob("__init__.py"))
     material = sorted(p.name for p in (tree / "grader_course").iterdir() if p.is_dir() and p.name != "__pycache__")
     packages += ["grader_course"] + [f"grader_course.{name}" for name in material]
-    data = "\n".join(['"grader.templates" = ["*.j2"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
+    data = "\n".join(['"grader.reporting.templates" = ["*.j2", "static/*"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
     deps = ",\n".join(f"    {json.dumps(r)}" for r in requires)
     return f"""# Written by `mlp-grader gradescope build` from an installed mlp-grader {version}.
 [build-system]
@@ -188,8 +190,7 @@ def _mkdir(path: Path) -> Path:
 
 def _zip(stage: Path, target: Path) -> None:
     """Files at the zip's root (Gradescope's rule); the two scripts executable."""
-    tmp = target.with_name(target.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    with replacing(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(stage.rglob("*")):
             if path.is_file():
                 info = zipfile.ZipInfo.from_file(path, path.relative_to(stage).as_posix())
@@ -197,7 +198,6 @@ def _zip(stage: Path, target: Path) -> None:
                 executable = path.name in ("setup.sh", "run_autograder")
                 info.external_attr = ((0o755 if executable else 0o644) | 0o100000) << 16
                 zf.writestr(info, path.read_bytes())
-    tmp.replace(target)
 
 
 # ---------------------------------------------------------------- the run on Gradescope
@@ -212,14 +212,15 @@ def run_autograder(root: Path | None = None) -> dict[str, Any]:
         options = GradeOptions(sandbox=config.get("sandbox"), dataset=config["dataset"],
                                data_dir=root / "source" / config.get("data_dir", "data"),
                                timeout_scale=float(config.get("timeout_scale", 1.0)))
-        from .api import _grade_one  # api imports much of the package; only the run needs it
+
+        from grader.batching.jobs import grade_one  # the report writer's imports: only the run needs them
 
         missing_data = _missing_data(config["assignment"], options)
         if missing_data:
             options = replace(options, skip_data=True)
         with Grader(config["assignment"], options) as grader:
             submission = find_submission(root / "submission", grader.rubric.detect)
-            result = _grade_one(grader, submission, None)
+            result = grade_one(grader, submission, None)
         if missing_data:
             _explain_missing_data(result, grader.rubric, config["dataset"], missing_data)
         payload = to_gradescope(result, time.monotonic() - started)
@@ -228,11 +229,7 @@ def run_autograder(root: Path | None = None) -> dict[str, Any]:
                    "stdout_visibility": "hidden", "tests": [],
                    "output": f"The autograder could not grade this submission: {exc}\n"
                              "Please tell the course staff; this is not a problem with your code."}
-    results = root / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    tmp = results / "results.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False), encoding="utf-8")
-    tmp.replace(results / "results.json")
+    atomic_write(root / "results" / "results.json", json.dumps(payload, indent=2, allow_nan=False))
     return payload
 
 

@@ -5,7 +5,7 @@ Dask does the scheduling, notices lost workers and re-runs their tasks; this mod
 what one task is (one submission, sent as bytes: a worker needs nothing from the driver's
 filesystem) and what each worker keeps between tasks (a `Grader` per assignment, with the
 dataset and the reference outputs prepared once, held by a worker plugin). The driver in
-grader/api.py keeps what it does for the local pool: resume, writes as results arrive,
+grader/batching/folder.py keeps what it does for the local pool: resume, writes as results arrive,
 progress, summary.
 
 `distributed` is an optional dependency (`pip install 'mlp-grader[dask]'`): this module is
@@ -32,14 +32,15 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError("grading on a cluster needs Dask: pip install 'mlp-grader[dask]'") from exc
 
-from . import __version__
-from .cluster_config import JOBQUEUE, ClusterSpec
-from .data import Dataset
-from .engine import GradeOptions, Grader
-from .errors import GraderError
-from .layouts import Entry
-from .results import Result
-from .submission import load_submission
+from grader import __version__
+from grader.batching.cluster_config import JOBQUEUE, ClusterSpec
+from grader.data import Dataset
+from grader.grading.engine import GradeOptions, Grader
+from grader.errors import GraderError
+from grader.batching.jobs import grade_entry, grading_hash
+from grader.batching.layouts import Entry
+from grader.results import Result
+from grader.submission import load_submission
 
 PLUGIN = "mlp-grader"
 # A submission whose worker died is graded once more (Dask's retry), then becomes a row: the
@@ -124,8 +125,6 @@ class GradingPlugin(WorkerPlugin):
     def grader(self, assignment: str) -> tuple[Grader, float]:
         """The worker's Grader for `assignment`, and the seconds spent preparing it on this call
         (0 once it is prepared)."""
-        from .api import grading_hash
-
         with self._lock:  # a multi-threaded worker prepares each assignment once
             started = time.monotonic()
             if assignment not in self._graders:
@@ -166,8 +165,6 @@ def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes],
                content_hash: str) -> Graded:
     """One submission, on a worker: its files written to a private folder, graded with the
     worker's prepared Grader into a private output folder that travels back as bytes."""
-    from .api import _grade_entry
-
     worker = get_worker()
     grader, prepared = worker.plugins[plugin].grader(assignment)
     with tempfile.TemporaryDirectory(prefix="mlp-grader-task-") as tmp:
@@ -181,7 +178,7 @@ def grade_task(plugin: str, assignment: str, name: str, files: dict[str, bytes],
             target.write_bytes(data)
         out = Path(tmp) / "out"
         entry = Entry(name, folder, "folder", notes=list(notes), content_hash=content_hash)
-        result = _grade_entry(grader, entry, out)
+        result = grade_entry(grader, entry, out)
         written = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
                    if p.is_file() and p.relative_to(out).as_posix() not in RESULT_FILES}
     return Graded(result, written, worker.address, prepared)

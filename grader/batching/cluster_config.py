@@ -6,12 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GraderError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
+from grader.errors import GraderError
+from grader.files import load_toml, tomllib
 
 JOBQUEUE = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster",
             "htcondor": "HTCondorCluster", "oar": "OARCluster", "moab": "MoabCluster"}
@@ -50,8 +46,8 @@ def load_cluster_config(path: Path, kind: str | None = None, workers: int | None
 
     `kind` and `workers` given on the command line win over the file."""
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = load_toml(path)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GraderError(f"cluster config {path}: {exc}") from exc
     unknown = set(data) - {"cluster", "jobqueue"}
     section = data.get("cluster", {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from .parsing import parse
+from grader.parsing import parse
 
 # Libraries whose import takes long enough to matter, in the order the runner imports them.
 # Not torch: a library that may start threads at import is not safe to fork after.

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .probe import Task, TaskOutput
-from .rubric import CheckSpec
+from grader.kinds.tasks import Task, TaskOutput
+from grader.rubric import CheckSpec
 
 
 @dataclass

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .course import CourseDir, find_course
-from .errors import GraderError
-from .rubric import load_rubric, tomllib
-from .template import render_template
+from grader import __version__
+from grader.course import CourseDir, find_course
+from grader.errors import GraderError
+from grader.rubric import load_rubric
+from grader.files import load_toml
+from grader.delivery.template import render_template
 
-GRADER_DIR = Path(__file__).resolve().parent
+GRADER_DIR = Path(__file__).resolve().parents[1]  # the grader package
 # Files of the reference a public check reads, stripped of their solution regions.
 PUBLIC_REFERENCE_FILES = {"modular": ["handout_checks.py"]}
 # Exactly what `mlp-grader check` imports (tests/test_kit_install.py proves it in a fresh
@@ -67,7 +68,7 @@ def build_kit(assignment: str, out: Path, course: CourseDir | None = None) -> Ki
         _write(material / "public" / assignment / rel, text)
     # Always a file here: pip drops empty folders, and the engine looks for this one.
     _write(material / "public" / "README.txt", "The handout's inputs and published numbers that public checks use.\n")
-    raw = tomllib.loads(course.rubric(assignment).read_text(encoding="utf-8"))
+    raw = load_toml(course.rubric(assignment))
     public_rubric = public_only(raw)
     _write(material / "rubrics" / f"{assignment}.toml", dump_rubric(public_rubric))
     _write(package / "pyproject.toml", _pyproject())

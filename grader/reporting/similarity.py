@@ -212,7 +212,7 @@ def _context(text: str, first: bool, last: bool) -> list[Segment]:
 
 
 def pair_page_name(pair: SimilarPair) -> str:
-    from .report import safe_name
+    from grader.files import safe_name
 
     return f"{PAGES}/{safe_name(pair.assignment)}--{safe_name(pair.a)}--{safe_name(pair.b)}.html"
 
@@ -224,7 +224,7 @@ def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str
     rubric's owned files per assignment, `templates` the template students received per
     assignment; `starters` are more folders of boilerplate (an older handout). Writes
     OUT/similarity.json and one side-by-side page per flagged pair under OUT/similarity/."""
-    from .report import _ENV
+    from grader.reporting.render import ENV
 
     out_dir = Path(out_dir)
     report = SimilarityReport(threshold=threshold)
@@ -243,7 +243,7 @@ def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str
         report.highest_unflagged[assignment] = max((p.score for p in pairs if not p.flagged), default=0.0)
         for pair in flagged:
             pair.page = pair_page_name(pair)
-            html = _ENV.get_template("similarity_pair.html.j2").render(
+            html = ENV.get_template("similarity_pair.html.j2").render(
                 pair=pair, left=segments(prints[pair.a], prints[pair.b]),
                 right=segments(prints[pair.b], prints[pair.a]), threshold=threshold, starters=report.starters)
             (out_dir / pair.page).parent.mkdir(parents=True, exist_ok=True)
