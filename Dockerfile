@@ -3,7 +3,7 @@
 #   docker build -t mlp-grader .
 #   docker build -t mlp-grader --build-arg FETCH_DATA=mnist,cifar100 .   # datasets baked in
 #   docker build -t mlp-grader --build-arg WHEELHOUSE=wheelhouse .       # offline: no package index
-# Run (see README, "Docker"):
+# Run (see docs/ta-guide.md, "Docker"):
 #   docker run --rm --network none --memory 4g -v "$PWD/submissions:/submissions:ro" \
 #       -v "$PWD/out:/out" mlp-grader grade /submissions --out /out
 FROM python:3.11-slim

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "system through dask-jobqueue (slurm, pbs, ...: options from --cluster-config)")
     where.add_argument("--cluster-config", type=Path, default=None, metavar="TOML",
                        help="cluster options: [cluster] kind, workers, data_dir; [jobqueue] keyword arguments of "
-                            "dask-jobqueue's cluster class (README: Grading on a cluster)")
+                            "dask-jobqueue's cluster class (docs/ta-guide.md: Grading on a cluster)")
     _common(grade)
     grade.set_defaults(func=cmd_grade)
 

@@ -14,8 +14,8 @@ Labels of the held-out split (`y_test`) stay in the parent: `export_for_probe` n
 from __future__ import annotations
 
 import gzip
-import os
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -31,3 +31,32 @@ def parse_cell(source: str) -> ast.Module | None:
         return parse("\n".join(lines))
     except SyntaxError:
         return None
+
+
+def statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
+    """(names a top-level statement reads, names it binds). Function and class bodies and lambdas
+    are not followed: a def binds its name, and its body runs only when called."""
+    loads: set[str] = set()
+    stores: set[str] = set()
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        stores.add(stmt.name)
+        for deco in stmt.decorator_list:
+            loads |= statement_names(ast.Expr(deco))[0]
+        return loads, stores
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        for alias in stmt.names:
+            if alias.name != "*":
+                stores.add((alias.asname or alias.name).split(".")[0])
+        return loads, stores
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stores.add(node.name)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name):
+            (stores if isinstance(node.ctx, (ast.Store, ast.Del)) else loads).add(node.id)
+        stack.extend(ast.iter_child_nodes(node))
+    return loads, stores

@@ -1,7 +1,7 @@
 """The results model: what a grading run produces, and its JSON form.
 
 Everything a report, a gradebook or an LMS export shows is a view of a `Result`. The JSON
-schema is documented in README.md ("result.json"); `Result.from_dict` reads it back so a
+schema is documented in docs/result-schema.md; `Result.from_dict` reads it back so a
 gradebook can be rebuilt from the per-submission files alone.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Result:
     # not reproduce, hints on written answers). Flags never change points by themselves.
     flags: list[str] = field(default_factory=list)
     # The notebook step: file, status, messages, execution per cell, edited cells with diffs,
-    # claimed-vs-reproduced numbers (see README, "result.json").
+    # claimed-vs-reproduced numbers (see docs/result-schema.md).
     notebook: dict[str, Any] = field(default_factory=dict)
     # Deductions the rubric asks for (e.g. per edited fixed cell): {"reason": str, "points": -x}.
     adjustments: list[dict[str, Any]] = field(default_factory=list)

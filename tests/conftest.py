@@ -88,8 +88,8 @@ def pytest_configure(config):
         return
     changed: list[tuple[Path, int]] = []
     sb = bwrap.BwrapSandbox()
-    for root in unprivileged._interpreter_roots():
-        blocked = unprivileged._blocked_dir(root, sb.uid, sb.gid)
+    for root in unprivileged.interpreter_roots():
+        blocked = unprivileged.blocked_dir(root, sb.uid, sb.gid)
         if blocked is not None and all(blocked != c for c, _ in changed):
             mode = stat.S_IMODE(os.stat(blocked).st_mode)
             os.chmod(blocked, mode | 0o001)

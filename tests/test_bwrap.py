@@ -88,9 +88,9 @@ def test_namespace_failures_are_explained(monkeypatch, container, seccomp, expec
     err = ("bwrap: No permissions to creating new namespace, likely because the kernel does not allow "
            "non-privileged user namespaces. On e.g. debian this can be enabled with "
            "'sysctl kernel.unprivileged_userns_clone=1'.")
-    monkeypatch.setattr(bwrap, "_in_container", lambda: container)
-    monkeypatch.setattr(bwrap, "_seccomp_filtered", lambda: seccomp)
-    monkeypatch.setattr(bwrap, "_read", lambda path: "")  # no sysctl knob says "disabled"
+    monkeypatch.setattr(bwrap, "in_container", lambda: container)
+    monkeypatch.setattr(bwrap, "seccomp_filtered", lambda: seccomp)
+    monkeypatch.setattr(bwrap, "read_or_empty", lambda path: "")  # no sysctl knob says "disabled"
     reason, fix = BwrapSandbox()._diagnose(err)
     assert reason.strip() and expect in fix
     reason, fix = BwrapSandbox()._diagnose("bwrap: Can't mount proc on /newroot/proc: Operation not permitted")
@@ -109,8 +109,8 @@ NO_USERNS = ("bwrap: No permissions to creating new namespace, likely because th
 ])
 def test_disabled_user_namespaces_name_the_sysctl(monkeypatch, knob, fix):
     bad = "1" if "apparmor" in knob else "0"
-    monkeypatch.setattr(bwrap, "_in_container", lambda: False)
-    monkeypatch.setattr(bwrap, "_read", lambda path: bad if path == knob else "")
+    monkeypatch.setattr(bwrap, "in_container", lambda: False)
+    monkeypatch.setattr(bwrap, "read_or_empty", lambda path: bad if path == knob else "")
     reason, got = BwrapSandbox()._diagnose(NO_USERNS)
     assert "user namespaces are disabled" in reason and knob in reason
     assert got.startswith(fix)
@@ -123,7 +123,7 @@ def test_unreadable_interpreter_names_the_folder_and_the_fix(monkeypatch, workdi
     python.mkdir(parents=True)
     locked.chmod(0o700)
     os.chmod(tmp_path, 0o755)
-    monkeypatch.setattr(bwrap, "_interpreter_roots", lambda: [python])
+    monkeypatch.setattr(bwrap, "interpreter_roots", lambda: [python])
     sandbox = BwrapSandbox(uid=65534, gid=65534)
     reason, fix = sandbox._diagnose(f"bwrap: Can't find source path {python}: Permission denied")
     assert str(python) in reason and str(locked) in reason and "drwx------" in reason
@@ -152,9 +152,9 @@ def test_blocked_dir_names_the_folder_in_the_way():
         inner.mkdir(parents=True)
         locked.chmod(0o700)
         os.chmod(tmp, 0o755)
-        assert bwrap._blocked_dir(inner, 65534, 65534) == locked
+        assert bwrap.blocked_dir(inner, 65534, 65534) == locked
         locked.chmod(0o711)
-        assert bwrap._blocked_dir(inner, 65534, 65534) is None
+        assert bwrap.blocked_dir(inner, 65534, 65534) is None
 
 
 # ---------------------------------------------------------------------- inside the sandbox

@@ -135,7 +135,7 @@ def podman_tools() -> str | None:
 def test_docker_image_grades_examples(tmp_path):
     """The real Dockerfile, built offline with podman on a debootstrap stand-in for
     python:3.11-slim and a wheelhouse; a test stage FROM it grades the examples and four hostile
-    submissions as uid 10001 with no network (tests/docker/offline_image.py; README, "Docker")."""
+    submissions as uid 10001 with no network (tests/docker/offline_image.py; docs/ta-guide.md, "Docker")."""
     reason = podman_tools()
     if reason:
         pytest.skip(reason)

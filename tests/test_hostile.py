@@ -187,10 +187,10 @@ def probe_processes(marker: str) -> list[str]:
 def assert_nothing_left(grader: Grader) -> None:
     """No process of any probe of this grader is alive, and no job or working copy is left."""
     deadline = time.monotonic() + 5
-    while probe_processes(str(grader._scratch)) and time.monotonic() < deadline:
+    while probe_processes(str(grader.scratch)) and time.monotonic() < deadline:
         time.sleep(0.1)  # killed processes take a moment to disappear
-    assert not probe_processes(str(grader._scratch)), "probe processes outlived their probe"
-    left = [p.name for p in grader._scratch.iterdir() if not p.name.startswith("data-")]
+    assert not probe_processes(str(grader.scratch)), "probe processes outlived their probe"
+    left = [p.name for p in grader.scratch.iterdir() if not p.name.startswith("data-")]
     assert left in ([], ["planted-by-student.txt"]), left
 
 
@@ -566,7 +566,7 @@ def test_tampering_with_other_submissions_and_the_output(grader, level, tmp_path
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
     seen = observed(result)
     victim_result = grader.grade(victim)
-    planted = (grader._scratch / "planted-by-student.txt").exists()
+    planted = (grader.scratch / "planted-by-student.txt").exists()
     if level in WALLED:
         assert seen["written"] == [] and not planted  # (its own private /tmp it may write)
         assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
@@ -579,7 +579,7 @@ def test_tampering_with_other_submissions_and_the_output(grader, level, tmp_path
         assert seen["written"] == ["victim/mlp.py", "victim/evil.py", "graded_result", "out_dir/evil.txt"]
         assert planted
         assert victim_result.autograded_points == 0  # its mlp.py now ends with raise SystemExit
-        (grader._scratch / "planted-by-student.txt").unlink()
+        (grader.scratch / "planted-by-student.txt").unlink()
 
 
 # ---------------------------------------------------------------------- the `none` level

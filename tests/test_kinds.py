@@ -9,7 +9,8 @@ import pytest
 from grader.course import CourseDir
 from grader.grading.engine import Grader
 from grader.errors import RubricError
-from grader.kinds import GENERIC, kinds_for
+from grader.grading.engine import kinds_for
+from grader.kinds import GENERIC
 from grader.kinds.common import case_inputs
 from grader.rubric import load_rubric
 

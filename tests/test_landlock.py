@@ -124,7 +124,7 @@ def test_the_policy_hides_the_grader_the_course_and_site_packages(tmp_path):
     policy = LandlockSandbox().policy(jobdir, [jobdir], [jobdir / "out", jobdir / "home", work])
     hidden = set(policy["hidden"])
     assert str(REPO / "grader") in hidden and str(REPO / "reference") in hidden and str(REPO / "rubrics") in hidden
-    assert all(str(d) in hidden for d in landlock._site_dirs())
+    assert all(str(d) in hidden for d in landlock.site_dirs())
     assert not any(r == str(REPO) or str(REPO).startswith(r.rstrip("/") + "/") for r in policy["read"])
     assert policy["write"] == [str(jobdir / "out"), str(jobdir / "home"), str(work), "/dev/null"]
     assert "/proc" in policy["read"] and "/proc" not in policy["task_layer"]["read"]
@@ -141,7 +141,7 @@ def test_an_unreachable_interpreter_names_the_abi_the_folder_and_the_fix(monkeyp
     python = locked / ".pyenv" / "versions" / "3.11"
     python.mkdir(parents=True)
     locked.chmod(0o700)
-    monkeypatch.setattr(landlock, "_interpreter_roots", lambda: [python])
+    monkeypatch.setattr(landlock, "interpreter_roots", lambda: [python])
     ok, reason, fix = LandlockSandbox(uid=65534, gid=65534)._check()
     assert not ok
     assert f"Landlock ABI {ABI} is present" in reason and str(locked) in reason and "drwx------" in reason

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO
 
-CODE = "import sys; sys.path.insert(0, {repo!r}); from grader.sandbox.core import _site_dirs; print(_site_dirs())"
+CODE = "import sys; sys.path.insert(0, {repo!r}); from grader.sandbox.core import site_dirs; print(site_dirs())"
 
 
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="the tests run outside a virtual environment")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.assignments.adam_variants import COUNTERS, classify
 from grader.kinds.base import Context, Kind, Outcome, failed_task, rel_error, shape_problem
+from grader.kinds.tasks import Task, TaskOutput
 from grader.notebooks.values import NotebookValueError, Unreadable, evaluate, read_values, resolve_bindings
 from grader.parsing import parse
-from grader.sandbox import GiB
-from grader.kinds.tasks import Task, TaskOutput
 from grader.rubric import CheckSpec
-from grader.assignments.adam_variants import COUNTERS, classify
+from grader.sandbox import GiB
 
 HYPER = ("batch_size", "epochs", "lr_decay", "lr_decay_every")
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from grader.kinds.base import Context, Kind, Outcome, diagnose, failed_task, rel_error, shape_problem
-from grader.sandbox import GiB
 from grader.kinds.tasks import Task, TaskOutput
 from grader.rubric import CheckSpec
+from grader.sandbox import GiB
 
 PARAMS = ("W1", "b1", "W2", "b2")
 # The handout's toy problem: np.random.seed(0) before the model, np.random.seed(1) before X.

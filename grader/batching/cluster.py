@@ -34,11 +34,11 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from grader import __version__
 from grader.batching.cluster_config import JOBQUEUE, ClusterSpec
-from grader.data import Dataset
-from grader.grading.engine import GradeOptions, Grader
-from grader.errors import GraderError
 from grader.batching.jobs import grade_entry, grading_hash
 from grader.batching.layouts import Entry
+from grader.data import Dataset
+from grader.errors import GraderError
+from grader.grading.engine import GradeOptions, Grader
 from grader.results import Result
 from grader.submission import load_submission
 
@@ -48,7 +48,7 @@ PLUGIN = "mlp-grader"
 # its own setting (start it with DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=1).
 ALLOWED_FAILURES = 1
 # Dask's statistical profiler samples the task thread every 10 ms for a dashboard nobody reads
-# here: off, as one less thing competing for the worker's CPU (README, Overhead: not proven).
+# here: off, as one less thing competing for the worker's CPU (docs/benchmarks.md: not proven).
 CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
                   "distributed.scheduler.worker-saturation": 1.0,  # no second task queued on a worker
                   "distributed.worker.profile.enabled": False}
@@ -281,7 +281,7 @@ def _unregister(client: Client, name: str) -> None:
 
 def scheduler_environment() -> dict[str, str]:
     """Environment for a `dask scheduler` or `dask worker` started for grading (tests, the
-    README): CLUSTER_CONFIG as Dask's environment variables."""
+    docs/ta-guide.md): CLUSTER_CONFIG as Dask's environment variables."""
     return {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(ALLOWED_FAILURES),
             "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
             "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}

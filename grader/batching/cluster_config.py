@@ -34,7 +34,7 @@ class ClusterSpec:
 
 
 def load_cluster_config(path: Path, kind: str | None = None, workers: int | None = None) -> ClusterSpec:
-    """Read a cluster config (TOML; README "Grading on a cluster"):
+    """Read a cluster config (TOML; docs/ta-guide.md, "Grading on a cluster"):
 
         [cluster]
         kind = "slurm"          # local, slurm, pbs, sge, lsf, htcondor, oar, moab

@@ -30,9 +30,9 @@ from typing import Any
 
 from grader.course import find_course
 from grader.data import DEFAULT_DATA_DIR
-from grader.grading.engine import GradeOptions, Grader
 from grader.errors import DataUnavailable, GraderError
 from grader.files import atomic_write, replacing
+from grader.grading.engine import GradeOptions, Grader
 from grader.results import Result
 from grader.rubric import load_rubric
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from grader import __version__
 from grader.course import CourseDir, find_course
-from grader.errors import GraderError
-from grader.rubric import load_rubric
-from grader.files import load_toml
 from grader.delivery.template import render_template
+from grader.errors import GraderError
+from grader.files import load_toml
+from grader.rubric import load_rubric
 
 GRADER_DIR = Path(__file__).resolve().parents[1]  # the grader package
 # Files of the reference a public check reads, stripped of their solution regions.

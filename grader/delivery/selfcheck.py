@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.course import detect_assignment, find_course
-from grader.grading.engine import GradeOptions, Grader
 from grader.errors import GraderError
+from grader.grading.engine import GradeOptions, Grader
 from grader.results import Result
 
 STATUS_WORD = {"passed": "PASS", "partial": "PARTIAL", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT"}

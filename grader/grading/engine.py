@@ -2,6 +2,7 @@
 against the student's code (and, once per run, against the reference), score in the parent."""
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 import time
@@ -10,15 +11,15 @@ from pathlib import Path
 from typing import Callable
 
 from grader import __version__
-from grader.reporting import plots
-from grader.kinds.base import Context, Kind, Outcome
 from grader.course import CourseDir, find_course
 from grader.data import Dataset, resolve_dataset
-from grader.errors import GraderError
-from grader.kinds import kinds_for
-from grader.kinds.tasks import Task, TaskOutput
+from grader.errors import GraderError, RubricError
 from grader.grading.probe import run_probe
 from grader.grading.refcache import ReferenceCache, default_folder as default_refcache_folder
+from grader.kinds import GENERIC
+from grader.kinds.base import Context, Kind, Outcome
+from grader.kinds.tasks import Task, TaskOutput
+from grader.reporting import plots
 from grader.results import CheckResult, QuestionResult, Result
 from grader.rubric import CheckSpec, Rubric, load_rubric
 from grader.sandbox import choose_sandbox
@@ -37,6 +38,24 @@ class GradeOptions:
     execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
     reference_cache: bool = True  # keep the reference's outputs on disk between runs (see refcache.py)
     runner: str | None = None  # how probes start tasks: fork, spawn (fresh interpreter); None: fork if it exists
+
+
+def kinds_for(probe: str) -> dict[str, Kind]:
+    """The generic kinds plus the assignment's own (`grader.assignments.<probe>.KINDS`, when
+    that module exists: an assignment graded with generic kinds only needs none)."""
+    kinds = dict(GENERIC)
+    name = f"grader.assignments.{probe}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return kinds
+    clash = sorted(set(module.KINDS) & set(GENERIC))
+    if clash:
+        raise RubricError(f"{name} redefines the generic kinds {', '.join(clash)}")
+    kinds.update(module.KINDS)
+    return kinds
 
 
 class Grader:
@@ -58,7 +77,7 @@ class Grader:
 
             validate_mode(options.execute)
         self.sandbox = choose_sandbox(options.sandbox)
-        self._scratch = Path(tempfile.mkdtemp(prefix="mlp-grader-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="mlp-grader-"))  # the dataset export, probe jobs, staged data
         self._dataset: Dataset | None = None
         self.dataset_warning = ""
         self._reference: dict[str, TaskOutput] = {}
@@ -71,7 +90,7 @@ class Grader:
         return bool(self.rubric.notebook) and not self.options.public_only
 
     def close(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> "Grader":
         return self
@@ -201,7 +220,7 @@ class Grader:
         for task in tasks:
             groups.setdefault(probe_of.get(task.id, self.rubric.probe), []).append(task)
         outputs: dict[str, TaskOutput] = {}
-        with tempfile.TemporaryDirectory(dir=self._scratch) as tmp:
+        with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             work = make_working_copy(sub, Path(tmp) / "work", self.provided_files())
             for probe, group in groups.items():
                 if gate:
@@ -210,7 +229,7 @@ class Grader:
                                   params={"modules": modules}, timeout=20.0, gate=True)] + group
                 group = [replace(t, timeout=t.timeout * self.options.timeout_scale) for t in group]
                 outputs.update(run_probe(work, probe, group, self.sandbox, data_dir=self._data_dir(group, ctx),
-                                         scratch=self._scratch, runner=self.options.runner,
+                                         scratch=self.scratch, runner=self.options.runner,
                                          on_output=on_output))
         return outputs
 
@@ -265,7 +284,7 @@ class Grader:
 
     def _reference_cache(self, ctx: Context) -> ReferenceCache | None:
         """None where the sandbox level lets student code write outside its own folders."""
-        if not (self.options.reference_cache and getattr(self.sandbox, "confines_writes", False)):
+        if not (self.options.reference_cache and self.sandbox.confines_writes):
             return None
         ref = load_submission(self.course.reference(self.rubric.assignment))
         context = ReferenceCache.context_digest(
@@ -315,7 +334,7 @@ class Grader:
     def _data_dir(self, tasks: list[Task], ctx: Context) -> Path | None:
         if not any(t.needs_data for t in tasks):
             return None
-        return ctx.dataset.export_for_probe(self._scratch / f"data-{ctx.dataset.name}")
+        return ctx.dataset.export_for_probe(self.scratch / f"data-{ctx.dataset.name}")
 
 
 def gate_id(probe: str, rubric_probe: str) -> str:

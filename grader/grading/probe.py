@@ -22,8 +22,8 @@ from typing import Any, Callable
 import numpy as np
 
 from grader.grading.preload import modules_to_preload
-from grader.probes.runner import SPAWN_STARTUP
 from grader.kinds.tasks import Task, TaskOutput
+from grader.probes.runner import SPAWN_STARTUP
 from grader.sandbox import (Limits, build_site_view, probe_environment, python_executable, run_sandboxed,
                             seed_matplotlib_cache)
 
@@ -122,7 +122,7 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
     job = {"probe": probe, "tasks": task_specs, "site_dirs": site_dirs, "preload": list(preload),
            "workdir": str(workdir), "data_dir": str(data_dir) if data_dir else None,
            "workdir_source": str(jobdir / "src"), "home_seed": str(jobdir / "seed"),
-           "rlimits": bool(getattr(sandbox, "rlimits", True)), "runner": runner,
+           "rlimits": sandbox.rlimits, "runner": runner,
            "max_payload": MAX_PAYLOAD, "max_file": MAX_PAYLOAD, "disk_bytes": DISK_BYTES, "max_files": MAX_FILES}
     (jobdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     return job

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.kinds.base import diagnose, rel_error
 from grader.errors import RubricError
+from grader.kinds.base import diagnose, rel_error
 from grader.rubric import CheckSpec
 
 PROBE = "generic"  # grader/probes/generic.py

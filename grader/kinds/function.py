@@ -17,10 +17,10 @@ values and/or the reference's returns on the same inputs.
 """
 from __future__ import annotations
 
+from grader.kinds import common
 from grader.kinds.base import Context, Kind, Outcome, failed_task
 from grader.kinds.tasks import Task, TaskOutput
 from grader.rubric import CheckSpec
-from grader.kinds import common
 
 
 def compare_with(spec: CheckSpec) -> set[str]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from grader.kinds import common
 from grader.kinds.base import Context, Kind, Outcome, failed_task
 from grader.kinds.tasks import Task, TaskOutput
 from grader.rubric import CheckSpec
-from grader.kinds import common
 
 
 def _values_id(spec: CheckSpec) -> str:

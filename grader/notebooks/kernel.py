@@ -17,7 +17,6 @@ cells left when it is used up are reported as not run.
 """
 from __future__ import annotations
 
-import ast
 import asyncio
 import math
 import os
@@ -36,7 +35,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader.parsing import parse_cell
+from grader.parsing import parse_cell, statement_names
 from grader.sandbox import GiB, Limits, build_site_view, probe_environment, python_executable, seed_matplotlib_cache
 
 # The kernel's entry point: the site view first (with -S nothing else is on the path), then the
@@ -161,37 +160,10 @@ def names_of(source: str) -> tuple[set[str], set[str]]:
     reads: set[str] = set()
     writes: set[str] = set()
     for stmt in tree.body:
-        loads, stores = _statement_names(stmt)
+        loads, stores = statement_names(stmt)
         reads |= loads - writes - stores  # `for k in data: print(k)` reads data, not k
         writes |= stores
     return reads, writes
-
-
-def _statement_names(stmt: ast.stmt) -> tuple[set[str], set[str]]:
-    loads: set[str] = set()
-    stores: set[str] = set()
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        stores.add(stmt.name)
-        for deco in stmt.decorator_list:
-            loads |= _statement_names(ast.Expr(deco))[0]
-        return loads, stores
-    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        for alias in stmt.names:
-            if alias.name != "*":
-                stores.add((alias.asname or alias.name).split(".")[0])
-        return loads, stores
-    stack: list[ast.AST] = [stmt]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stores.add(node.name)
-            continue
-        if isinstance(node, ast.Lambda):
-            continue
-        if isinstance(node, ast.Name):
-            (stores if isinstance(node.ctx, (ast.Store, ast.Del)) else loads).add(node.id)
-        stack.extend(ast.iter_child_nodes(node))
-    return loads, stores
 
 
 # ---------------------------------------------------------------------- the sandboxed kernel
@@ -214,7 +186,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             display_name="Python 3 (sandboxed)", language="python", interrupt_mode="signal")
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        if getattr(self.sandbox, "root", False):  # bwrap as root: the kernel runs as another uid
+        if self.sandbox.root:  # the kernel runs as another uid
             os.chown(self.connection_file, self.sandbox.uid, self.sandbox.gid)
         cmd = [python_executable(), "-I", "-S", "-B", "-c", NANNY,
                *self.sandbox.command(kernel_cmd, self.jobdir, self.readable, [self.workdir])]
@@ -232,7 +204,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # does. In bwrap's pid namespace that pid does not exist (ipykernel would quit at once);
         # there --die-with-parent does the same job. (landlock: no pid namespace, like process.)
         kw.update(env=env, cwd=str(self.workdir), stdout=log, stderr=log, preexec_fn=preexec,
-                  independent=getattr(self.sandbox, "pid_namespace", self.sandbox.name != "process"))
+                  independent=self.sandbox.pid_namespace)
         await super()._async_launch_kernel(cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:

@@ -10,9 +10,6 @@ message in the report, never an exception: the probe checks have already run.
 """
 from __future__ import annotations
 
-import base64
-import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -23,20 +20,22 @@ from typing import Any
 
 import nbformat
 
-from grader.data import DEFAULT_DATA_DIR
+from grader.notebooks.answers import find_answers
+from grader.notebooks.claims import record_claims
+from grader.notebooks.config import NotebookConfig, load_config
+from grader.notebooks.figures import notebook_figures
 from grader.notebooks.kernel import CellPlan, ExecutionReport, KernelJob, execute_notebook, plan_cells
-from grader.notebooks.reading import (Claim, LoadedNotebook, NotebookConfig, TemplateCell, added_code_cells,
-                                      agrees, claim_cell, edited_cells, find_answers, find_notebook, load_config,
-                                      load_notebook, match_cells, notebook_language, read_claim, template_cells,
-                                      wrong_assignment)
-from grader.results import CheckResult, Result
+from grader.notebooks.matching import (TemplateCell, added_code_cells, edited_cells, match_cells, template_cells,
+                                       wrong_assignment)
+from grader.notebooks.reading import LoadedNotebook, find_notebook, load_notebook, notebook_language
+from grader.notebooks.staging import provide_data
+from grader.results import Result
 from grader.sandbox import GiB
 from grader.submission import make_working_copy
 
 MODES = ("light", "full", "none")
-MAX_FIGURES = 24
-MAX_FIGURE_BYTES = 2 * 1024**2
-PNG = b"\x89PNG\r\n\x1a\n"
+
+
 _cache: dict[tuple[str, str], Any] = {}  # rubric/reference path + hash -> parsed settings
 
 
@@ -189,12 +188,9 @@ def _grade(grader: Any, ctx: Any, result: Result, out_dir: Path | None, start: N
         info["execution"] = _execution_summary(report, start.executed, config, mode)
         if out_dir is not None:
             _write_executed(start.executed, out_dir / f"{Path(name).stem}.executed.ipynb")
-    _claims(result, config, template, matches, saved, start.executed if report else None, report, ctx)
+    record_claims(result, config, template, matches, saved, start.executed if report else None, report, ctx)
     if out_dir is not None:
-        result.figures.update(_figures(saved, report, out_dir))
-
-
-# ---------------------------------------------------------------------- pieces
+        result.figures.update(notebook_figures(saved, report, out_dir))
 
 
 def _cached(kind: str, path: Path, build: Any) -> Any:
@@ -297,14 +293,14 @@ def _execute(grader: Any, sub: Any, ctx: Any, config: NotebookConfig, template: 
     scale = grader.options.timeout_scale
     cell_timeout = (config.cell_timeout if mode == "light" else config.full_cell_timeout) * scale
     notebook_timeout = (config.notebook_timeout if mode == "light" else config.full_notebook_timeout) * scale
-    with tempfile.TemporaryDirectory(prefix="mlp-grader-nbwork-", dir=grader._scratch) as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlp-grader-nbwork-", dir=grader.scratch) as tmp:
         work = make_working_copy(sub, Path(tmp) / "work", grader.provided_files())
         readable, prelude, missing_data = [], "", ""
         if mode == "full" and config.data:
-            readable, prelude, missing_data = _provide_data(config, ctx, grader, work)
+            readable, prelude, missing_data = provide_data(config, ctx, grader, work)
         skip = _skips(nb, template, matches, config, mode, missing_data)
         plans: list[CellPlan] = plan_cells(nb, skip, cell_timeout)
-        job = KernelJob(grader.sandbox, work, grader._scratch, readable=readable,
+        job = KernelJob(grader.sandbox, work, grader.scratch, readable=readable,
                         memory_bytes=int(config.memory_gb * GiB), prelude=prelude)
         return execute_notebook(nb, plans, job, mode=mode, notebook_timeout=notebook_timeout)
 
@@ -329,70 +325,6 @@ def _skips(nb: Any, template: list[TemplateCell], matches: dict[int, int], confi
             elif mode == "full" and policy.data and missing_data:
                 skip[index] = missing_data
     return skip
-
-
-def _provide_data(config: NotebookConfig, ctx: Any, grader: Any, work: Path) -> tuple[list[Path], str, str]:
-    """(read-only folders for the kernel, trusted prelude, "" or why the data cells are skipped).
-    The notebook gets its dataset only when the grader has exactly that dataset."""
-    have = getattr(ctx.dataset, "name", "")
-    if have != config.data:
-        why = f"the grader has no {config.data} here" + (f" (it uses {have})" if have else "")
-        return [], "", f"full mode: {why}, so the cells that load it cannot run"
-    data_dir = Path(grader.options.data_dir) if grader.options.data_dir else DEFAULT_DATA_DIR
-    stage = grader._scratch / "notebook-data"
-    if config.data == "mnist":
-        staged = _stage(data_dir / "mnist.npz", stage / "mnist.npz")
-        return [stage], MNIST_PRELUDE.replace("{path}", repr(str(staged))), ""
-    if config.data == "cifar100":
-        staged = _stage(data_dir / "cifar-100-python", stage / "cifar-100-python")
-        link = work / (config.data_path or "data/cifar100")
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.exists() or link.is_symlink():
-            shutil.rmtree(link) if link.is_dir() and not link.is_symlink() else link.unlink()
-        link.symlink_to(staged, target_is_directory=True)
-        return [stage], "", ""
-    return [], "", f"full mode: the grader cannot provide {config.data}"
-
-
-def _stage(source: Path, target: Path) -> Path:
-    """Hard links (or copies) of the TA's data under the grader's scratch folder, once per run:
-    the sandbox user can reach it there, and it is mounted read-only."""
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    files = [source] if source.is_file() else [p for p in sorted(source.rglob("*")) if p.is_file()]
-    for file in files:
-        dest = target if source.is_file() else target / file.relative_to(source)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(file, dest)
-        except OSError:
-            shutil.copyfile(file, dest)
-    return target
-
-
-# Runs in the kernel before the notebook (full mode, MNIST): the handout's utils.get_MNIST_data
-# calls sklearn's fetch_openml, which needs the network; this serves the TA's mnist.npz instead,
-# so the course file's own preparation (seeded permutation, split, mean image) is unchanged.
-MNIST_PRELUDE = '''
-def _grader_provide_mnist():
-    import numpy as np
-    import sklearn.datasets
-    from sklearn.utils import Bunch
-
-    def fetch_openml(name=None, *args, **kwargs):
-        if name != "mnist_784":
-            raise OSError("no network in the grader's sandbox; only mnist_784 is provided")
-        with np.load({path}, allow_pickle=False) as f:
-            X, y = f["X"].astype(np.float64), f["y"].astype(str).astype(object)
-        if kwargs.get("return_X_y"):
-            return X, y
-        return Bunch(data=X, target=y, frame=None)
-
-    sklearn.datasets.fetch_openml = fetch_openml
-_grader_provide_mnist()
-del _grader_provide_mnist
-'''
 
 
 def _execution_summary(report: ExecutionReport, nb: Any, config: NotebookConfig, mode: str) -> dict[str, Any]:
@@ -424,111 +356,6 @@ def _first_line(source: str) -> str:
         if line.strip() and not line.strip().startswith("#"):
             return line.strip()[:90]
     return source.strip()[:90]
-
-
-def _claims(result: Result, config: NotebookConfig, template: list[TemplateCell], matches: dict[int, int],
-            saved: Any, executed: Any | None, report: ExecutionReport | None, ctx: Any) -> None:
-    """Numbers the saved outputs claim vs what the probes reproduced (and what re-execution
-    printed). Flags only; points never depend on the notebook's outputs."""
-    checks = {c.id: c for c in result.checks()}
-    ran = {c.index for c in report.cells if c.status in ("ok", "error")} if report else set()
-    rows = result.notebook["claims"]
-    for claim in config.claims:
-        index = claim_cell(saved.cells, template, matches, claim)
-        if index is None:
-            continue
-        claimed = read_claim(saved.cells[index], claim)
-        again = read_claim(executed.cells[index], claim) if executed is not None and index in ran else {}
-        for key in sorted(set(claimed) | set(again)):
-            row = _compare(claim, key, claimed.get(key), again.get(key), checks.get(claim.check), ctx, index + 1)
-            rows.append(row)
-            if row["status"] == "mismatch":
-                result.flags.append(row["note"])
-
-
-def _compare(claim: Claim, key: str, claimed: float | None, executed: float | None, check: CheckResult | None,
-             ctx: Any, cell: int) -> dict[str, Any]:
-    label = claim.label + (f" ({key})" if key else "")
-    row: dict[str, Any] = {"label": label, "cell": cell, "claimed": claimed, "executed": executed,
-                           "reproduced": None, "check": claim.check, "status": "not compared", "note": ""}
-    reproduced, why = _reproduced(claim, key, check, ctx)
-    row["reproduced"] = reproduced
-    if claimed is None:
-        row["note"] = "the submitted notebook shows no value (saved without outputs?)"
-        return row
-    if reproduced is not None:
-        if agrees(claim, claimed, reproduced):
-            row["status"], row["note"] = "match", ""
-        else:
-            row["status"] = "mismatch"
-            row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}; the submitted code reproduces "
-                           f"{reproduced:.6g} (check {claim.check})")
-        return row
-    if why.startswith("fails:"):
-        row["status"] = "mismatch"
-        row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}, but the submitted code {why[6:]} "
-                       f"(check {claim.check})")
-        return row
-    if executed is not None and not agrees(claim, claimed, executed):
-        row["status"] = "mismatch"
-        row["note"] = (f"notebook cell {cell} shows {label} {claimed:.6g}; re-running the notebook prints "
-                       f"{executed:.6g}")
-        return row
-    row["note"] = why
-    return row
-
-
-def _reproduced(claim: Claim, key: str, check: CheckResult | None, ctx: Any) -> tuple[float | None, str]:
-    if check is None:
-        return None, f"check {claim.check} is not in this grading run"
-    if claim.dataset and getattr(ctx.dataset, "name", "") != claim.dataset:
-        have = getattr(ctx.dataset, "name", "") or "no dataset"
-        return None, (f"not comparable: the notebook used {claim.dataset}, the grader trained on {have}")
-    if check.status == "skipped":
-        return None, f"check {claim.check} was not run ({check.message})"
-    if check.status in ("error", "timeout"):
-        return None, "fails:" + ("times out" if check.status == "timeout" else "raises an error") + " in this check"
-    value: Any = check.details.get(claim.field)
-    if isinstance(value, dict):  # e.g. relative_errors = {"W1": ..., "b1": ...}
-        part = key or claim.key
-        value = value.get(part) if part else None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None, f"check {claim.check} reported no value to compare"
-    return number, ""
-
-
-def _figures(saved: Any, report: ExecutionReport | None, out_dir: Path) -> dict[str, str]:
-    """PNG figures: from the cells the grader executed, and (marked as such) the saved ones of
-    cells it did not run. Only real PNG data is written, at most MAX_FIGURES."""
-    runs = report.by_index() if report else {}
-    figures: dict[str, str] = {}
-    folder = out_dir / "notebook-figures"
-    for index, cell in enumerate(saved.cells):
-        if cell.get("cell_type") != "code":
-            continue
-        run = runs.get(index)
-        executed = run is not None and run.status in ("ok", "error", "timeout", "died")
-        outputs = run.outputs if executed else cell.get("outputs", [])
-        images = [o["data"]["image/png"] for o in outputs
-                  if o.get("output_type") in ("display_data", "execute_result") and "image/png" in o.get("data", {})]
-        for k, data in enumerate(images, 1):
-            if len(figures) >= MAX_FIGURES:
-                return figures
-            try:
-                raw = base64.b64decode("".join(data) if isinstance(data, list) else data, validate=False)
-            except (ValueError, TypeError):
-                continue
-            if not raw.startswith(PNG) or len(raw) > MAX_FIGURE_BYTES:
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            file = folder / f"cell{index + 1}-{k}.png"
-            file.write_bytes(raw)
-            where = "re-run by the grader" if executed else "as saved in the submission (not re-run)"
-            figures[f"notebook cell {index + 1}" + (f" ({k})" if len(images) > 1 else "") + f", {where}"] = \
-                file.relative_to(out_dir).as_posix()
-    return figures
 
 
 def _write_executed(nb: Any, path: Path) -> None:

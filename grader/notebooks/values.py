@@ -6,15 +6,13 @@ is everything computed from it)."""
 from __future__ import annotations
 
 import ast
-import json
 import operator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from grader.errors import GraderError
-from grader.parsing import parse_cell
+from grader.notebooks.reading import load_notebook
+from grader.parsing import parse_cell, statement_names
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}
@@ -75,11 +73,11 @@ def _short_expr(node: ast.expr) -> str:
 def _cell_sources(notebook: Path) -> list[str]:
     if not notebook.is_file():
         raise NotebookValueError(f"{notebook.name} is missing from the submission")
-    try:
-        nb = nbformat.reads(notebook.read_text(encoding="utf-8"), as_version=4)
-    except (json.JSONDecodeError, UnicodeDecodeError, nbformat.reader.NotJSONError, ValueError) as exc:
-        raise NotebookValueError(f"{notebook.name} is not a readable notebook ({type(exc).__name__})") from exc
-    return [cell.get("source", "") for cell in nb.cells if cell.get("cell_type") == "code"]
+    loaded = load_notebook(notebook)  # the report's reader: a truncated notebook is salvaged here too
+    if loaded.nb is None:
+        reason = loaded.messages[0] if loaded.messages else loaded.status
+        raise NotebookValueError(f"{notebook.name} is not a readable notebook ({reason})")
+    return [cell.get("source", "") for cell in loaded.nb.cells if cell.get("cell_type") == "code"]
 
 
 def _bind_statement(node: ast.stmt, env: dict) -> None:
@@ -95,7 +93,7 @@ def _bind_statement(node: ast.stmt, env: dict) -> None:
     else:
         # Anything else that binds a top-level name (a loop, an import, a def, a with-block, an
         # if-branch) makes its value depend on running code from here on.
-        for name in _bound_names(node):
+        for name in statement_names(node)[1]:
             env[name] = Unreadable(text, f"{name} is bound by code that must run")
 
 
@@ -112,20 +110,6 @@ def _bind_target(target: ast.expr, value: ast.expr, env: dict, text: str) -> Non
             for sub in target.elts:
                 if isinstance(sub, ast.Name):
                     env[sub.id] = Unreadable(text, f"unpacks {ast.unparse(value)}")
-
-
-def _bound_names(node: ast.stmt) -> set[str]:
-    names = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.add(sub.id)
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub is node:
-            names.add(sub.name)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in sub.names)
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}  # names stored inside a function body are local to it
-    return names
 
 
 def _evaluate(node: ast.expr, env: dict, text: str):

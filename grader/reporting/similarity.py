@@ -22,7 +22,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import nbformat
+from grader.files import safe_name
+from grader.notebooks.reading import load_notebook
+from grader.reporting.render import ENV
 
 THRESHOLD = 0.8
 MIN_TOKENS = 100  # matching characters of the filtered token stream (copydetect's unit)
@@ -102,9 +104,8 @@ def own_code(folder: Path, owned: tuple[str, ...]) -> str:
 
 
 def _notebook_code(path: Path) -> str:
-    try:
-        nb = nbformat.read(str(path), as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable notebook has no code to compare
+    nb = load_notebook(path).nb  # salvaged as the report reads it; None: no code to compare
+    if nb is None:
         return ""
     cells = []
     for i, cell in enumerate(nb.cells, 1):
@@ -212,8 +213,6 @@ def _context(text: str, first: bool, last: bool) -> list[Segment]:
 
 
 def pair_page_name(pair: SimilarPair) -> str:
-    from grader.files import safe_name
-
     return f"{PAGES}/{safe_name(pair.assignment)}--{safe_name(pair.a)}--{safe_name(pair.b)}.html"
 
 
@@ -224,8 +223,6 @@ def analyse_batch(groups: dict[str, dict[str, Path]], owned: dict[str, tuple[str
     rubric's owned files per assignment, `templates` the template students received per
     assignment; `starters` are more folders of boilerplate (an older handout). Writes
     OUT/similarity.json and one side-by-side page per flagged pair under OUT/similarity/."""
-    from grader.reporting.render import ENV
-
     out_dir = Path(out_dir)
     report = SimilarityReport(threshold=threshold)
     report.starters = [str(d) for d in starters]

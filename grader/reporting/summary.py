@@ -14,17 +14,17 @@ from __future__ import annotations
 import json
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from grader.reporting.gradebooks import gradebook_name as canvas_name, read_identities, write_canvas_gradebook
-from grader.reporting.render import ENV
-from grader.reporting.gradebooks import question_columns, write_gradebook
 from grader.files import safe_name
-from grader.results import Result, format_points
+from grader.reporting.gradebooks import (gradebook_name as canvas_name, question_columns, read_identities,
+                                         write_canvas_gradebook, write_gradebook)
+from grader.reporting.render import ENV
 from grader.reporting.similarity import SimilarityReport
+from grader.results import Result, format_points
 
 SLOWEST = 10
 

@@ -6,7 +6,7 @@ Gradescope), `process` and `none`; the shared pieces in `core` (limits, environm
 `run_sandboxed`) and `unprivileged` (the probe's uid when the grader is root); `levels` chooses.
 This package re-exports the public names: the rest of the grader imports `grader.sandbox` only.
 """
-from grader.sandbox.core import (GiB, HIDDEN_SITE_ENTRIES, Limits, SandboxRun, build_site_view, probe_environment,
+from grader.sandbox.core import (HIDDEN_SITE_ENTRIES, GiB, Limits, SandboxRun, build_site_view, probe_environment,
                                  python_executable, run_sandboxed, seed_matplotlib_cache)
 from grader.sandbox.levels import choose_sandbox, doctor, sandbox_levels
 from grader.sandbox.process import NONE_WARNING, NoneSandbox, ProcessSandbox

@@ -28,10 +28,11 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, _site_dirs
+from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, site_dirs
+from grader.sandbox.level import SandboxLevel
 from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                                         _blocked_dir, _chown_tree, _in_container, _interpreter_roots, _read,
-                                         _real, _seccomp_filtered, limits_and_uid, reach)
+                                         blocked_dir, chown_tree, in_container, interpreter_roots, limits_and_uid,
+                                         reach, read_or_empty, real_path, seccomp_filtered)
 
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
@@ -43,11 +44,8 @@ _checked: dict[tuple, tuple[bool, str, str]] = {}  # available() runs a trial sa
 _help: dict[str, str] = {}  # `bwrap --help` per binary: which options this version has
 
 
-class BwrapSandbox:
+class BwrapSandbox(SandboxLevel):
     name = "bwrap"
-    warning = ""
-    automatic = True
-    rlimits = True
     pid_namespace = True  # every process of a probe dies with it
     confines_writes = True  # student code writes only its own folders: on-disk caches are safe
     limitations = (
@@ -90,21 +88,21 @@ class BwrapSandbox:
         private = bool(disk_bytes) and workdir is not None and (jobdir / "src").is_dir() and self._supports("--size")
         if self.root:
             for path in writable:  # (in private mode: so that the runner can read src/)
-                _chown_tree(path, self.uid, self.gid)
+                chown_tree(path, self.uid, self.gid)
             for path in [jobdir, *readonly, *writable]:
                 self._reach(path)
         args = [self.bwrap, *self._base_args(hidden=_hidden_site_entries(jobdir / "site"))]
-        args += ["--ro-bind", _real(jobdir), str(jobdir)]
+        args += ["--ro-bind", real_path(jobdir), str(jobdir)]
         for path in writable:
             if private:
                 size = {jobdir / "out": disk_bytes, jobdir / "home": HOME_BYTES}.get(path, disk_bytes)
                 args += ["--size", str(size), "--tmpfs", str(path)]
             else:
-                args += ["--bind", _real(path), str(path)]
+                args += ["--bind", real_path(path), str(path)]
         if private:
-            args += ["--ro-bind", _real(workdir), str(jobdir / "src")]
+            args += ["--ro-bind", real_path(workdir), str(jobdir / "src")]
         for path in readonly:
-            args += ["--ro-bind", _real(path), str(path)]
+            args += ["--ro-bind", real_path(path), str(path)]
         if workdir is not None:
             args += ["--chdir", str(workdir)]
         # The root is bwrap's own tmpfs (mount points, no size limit): writes there would cost memory.
@@ -146,8 +144,8 @@ class BwrapSandbox:
     def _diagnose(self, err: str) -> tuple[str, str]:
         last = err.splitlines()[-1] if err else ""
         if "source path" in err and "Permission denied" in err:
-            for path in _interpreter_roots():
-                blocked = _blocked_dir(path, self.uid, self.gid)
+            for path in interpreter_roots():
+                blocked = blocked_dir(path, self.uid, self.gid)
                 if blocked is not None:
                     return (f"the Python installation at {path} is not reachable by the sandbox user "
                             f"(uid {self.uid}): {blocked} has mode {stat.filemode(os.stat(blocked).st_mode)}.",
@@ -159,7 +157,7 @@ class BwrapSandbox:
             return (f"bubblewrap cannot mount /proc here, usually a container with masked /proc paths: {last}",
                     "start the container with --security-opt systempaths=unconfined, or use --sandbox process")
         if "namespace" in err or "Operation not permitted" in err or "uid map" in err:
-            if _in_container() and _seccomp_filtered():
+            if in_container() and seccomp_filtered():
                 return ("this runs in a container whose seccomp profile blocks the calls bubblewrap needs "
                         f"(unshare, mount): {last}",
                         "start the container with --security-opt seccomp=unconfined (or a profile allowing "
@@ -171,7 +169,7 @@ class BwrapSandbox:
                                    ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
                                     "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or add an "
                                     "AppArmor profile that allows userns for /usr/bin/bwrap)")):
-                if _read(knob) == bad:
+                if read_or_empty(knob) == bad:
                     return f"unprivileged user namespaces are disabled ({knob} is {bad}).", fix
             return (f"bubblewrap cannot create its namespaces here: {last}",
                     "allow unprivileged user namespaces (sysctl), or use --sandbox process")
@@ -199,9 +197,9 @@ class BwrapSandbox:
         args += ["--remount-ro", "/dev"]
         # The private /tmp first: an interpreter in a virtual environment under /tmp is bound on top.
         args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
-        for root in _interpreter_roots():
-            args += ["--ro-bind", _real(root), str(root)]
-        hidden = [*hidden, *(d / rel for d in _site_dirs() for rel in DATASET_ENTRIES)]
+        for root in interpreter_roots():
+            args += ["--ro-bind", real_path(root), str(root)]
+        hidden = [*hidden, *(d / rel for d in site_dirs() for rel in DATASET_ENTRIES)]
         for entry in hidden:  # the grader and the course material stay invisible, not only off sys.path
             # (a symlinked entry is left alone: its target is not mounted unless it is needed anyway)
             if entry.is_dir() and not entry.is_symlink():
@@ -228,7 +226,7 @@ def _hidden_site_entries(view: Path) -> list[Path]:
     """Everything in site-packages the job's site/ view does not link to (the grader, the course
     material, editable-install hooks, .pth files); by name when there is no view."""
     hidden = []
-    for folder in _site_dirs():
+    for folder in site_dirs():
         for entry in folder.iterdir():
             if view.is_dir():
                 if not (view / entry.name).is_symlink():

@@ -2,10 +2,7 @@
 `run_sandboxed` (start a command at a level, with a wall clock and capped output, and kill every
 process of it at the end).
 
-Every level has the same interface: `name`, `limitations` (what it does not stop, in words, for
-every result), `warning` (printed by the CLI; empty for the grading levels), `automatic` (may be
-chosen as the default), `rlimits` (the runner applies its per-task limits), `available()`,
-`command(argv, jobdir, readable, writable, disk_bytes=None)` and `preexec(limits)`.
+Every level implements one interface, declared in level.py (SandboxLevel).
 """
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
 
 try:
     import resource
@@ -63,7 +59,7 @@ def probe_environment(home: Path) -> dict[str, str]:
 def build_site_view(target: Path) -> list[str]:
     """A folder of links to everything in site-packages except the grader and its material."""
     target.mkdir(parents=True, exist_ok=True)
-    for source in _site_dirs():
+    for source in site_dirs():
         for entry in sorted(source.iterdir()):
             name = entry.name
             if name.endswith(".pth") or name.startswith("__editable__"):
@@ -78,16 +74,16 @@ def build_site_view(target: Path) -> list[str]:
                     # No symlinks for this user (Windows without developer mode): the real folders.
                     # They hold the grader too, which a student's kit may show (it is public);
                     # grading others' code needs a level with a view (Linux).
-                    return [str(d) for d in _site_dirs()]
+                    return [str(d) for d in site_dirs()]
     return [str(target)]
 
 
-def _site_dirs() -> list[Path]:
+def site_dirs() -> list[Path]:
     """site-packages of the environment whose interpreter runs the grader. Not sysconfig's
     default paths: under `python -S` (probes, tests that hide the checkout) Python 3.11 leaves
     sys.prefix at the base interpreter, whose packages are not the virtual environment's (and
     Debian's default scheme points at /usr/local even for a venv)."""
-    venv = _venv_prefix()
+    venv = venv_prefix()
     if venv is None:
         paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     else:
@@ -101,7 +97,7 @@ def _site_dirs() -> list[Path]:
     return [Path(p) for p in dict.fromkeys(paths) if Path(p).is_dir()]
 
 
-def _venv_prefix() -> Path | None:
+def venv_prefix() -> Path | None:
     """The virtual environment of sys.executable (its pyvenv.cfg, as the interpreter's own
     start-up finds it), or None."""
     exe = Path(sys.executable or "")
@@ -119,7 +115,7 @@ def _venv_config(prefix: Path) -> dict[str, str]:
     return {k.strip().lower(): v.strip() for k, _, v in (ln.partition("=") for ln in lines) if v}
 
 
-def _set(which: int, value: int) -> None:
+def set_rlimit(which: int, value: int) -> None:
     soft, hard = resource.getrlimit(which)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
@@ -157,7 +153,7 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     deadline = time.monotonic() + limits.wall_seconds
     # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
     # kill the task processes that left its session before the group is killed.
-    grace = 0.0 if getattr(sandbox, "pid_namespace", False) else TERM_GRACE
+    grace = 0.0 if sandbox.pid_namespace else TERM_GRACE
     try:
         out, err, stop = _read_capped(proc, deadline, max_stdout, on_stdout)
     except BaseException:  # Ctrl-C, or the caller's on_stdout failed: nothing keeps running

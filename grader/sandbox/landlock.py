@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Callable
 
 from grader.probes import landlock_rules
-from grader.sandbox.core import Limits, _site_dirs
+from grader.sandbox.core import Limits, site_dirs
+from grader.sandbox.level import SandboxLevel
 from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                                         _blocked_dir, _chown_tree, limits_and_uid, _interpreter_roots, reach)
+                                         blocked_dir, chown_tree, interpreter_roots, limits_and_uid, reach)
 
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 POLICY_DIR = "landlock"  # in the job folder: policy.json and landlock_rules.py
@@ -58,12 +59,8 @@ except PermissionError:
 _checked: dict[tuple, tuple[bool, str, str]] = {}
 
 
-class LandlockSandbox:
+class LandlockSandbox(SandboxLevel):
     name = "landlock"
-    warning = ""
-    automatic = True
-    rlimits = True
-    pid_namespace = False
     confines_writes = True  # writes only to the probe's own folders: on-disk caches are safe
 
     def __init__(self, uid: int | None = None, gid: int | None = None) -> None:
@@ -114,7 +111,7 @@ class LandlockSandbox:
         (folder / "policy.json").write_text(json.dumps(policy), encoding="utf-8")
         if self.root:
             for path in writable:
-                _chown_tree(path, self.uid, self.gid)
+                chown_tree(path, self.uid, self.gid)
             for path in [jobdir, *readable, *writable]:
                 reach(path, self.uid, self.gid)
         return argv
@@ -124,9 +121,9 @@ class LandlockSandbox:
         allowed = [os.path.realpath(e) for e in sorted(view.iterdir())] if view.is_dir() else []
         read = [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
         read += [p for p in (*ETC_FILES, *DEVICES) if os.path.exists(p)]
-        read += [str(r) for r in _interpreter_roots()] + [os.path.realpath(sys.executable)]
+        read += [str(r) for r in interpreter_roots()] + [os.path.realpath(sys.executable)]
         read += allowed
-        hidden = [str(d) for d in _hidden_site_parts()] + [str(d / rel) for d in _site_dirs() for rel in DATASET_ENTRIES]
+        hidden = [str(d) for d in _hidden_site_parts()] + [str(d / rel) for d in site_dirs() for rel in DATASET_ENTRIES]
         hidden += [str(p) for p in _grader_material()]
         hidden = [h for h in hidden if os.path.exists(h)]  # (a name that is not there needs no split)
         own = [os.path.realpath(p) for p in (jobdir, *readable)]
@@ -161,8 +158,8 @@ class LandlockSandbox:
                     "use a kernel >= 5.13 with CONFIG_SECURITY_LANDLOCK (most distributions since 2022), or "
                     "bubblewrap")
         if self.root:
-            for path in _interpreter_roots():
-                blocked = _blocked_dir(path, self.uid, self.gid)
+            for path in interpreter_roots():
+                blocked = blocked_dir(path, self.uid, self.gid)
                 if blocked is not None:
                     return (False, f"Landlock ABI {self.abi} is present, but the Python installation at {path} is not "
                                    f"reachable by the sandbox user "
@@ -171,7 +168,7 @@ class LandlockSandbox:
                             f"Python and the grader outside it, e.g. under /opt")
         forbidden = Path(__file__).resolve()
         policy = {"read": [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
-                  + [str(r) for r in _interpreter_roots()], "hidden": [str(d) for d in _hidden_site_parts()],
+                  + [str(r) for r in interpreter_roots()], "hidden": [str(d) for d in _hidden_site_parts()],
                   "write": [], "net": True, "scope": True}
         if forbidden.is_relative_to(Path(sys.prefix)) or forbidden.is_relative_to(Path(sys.base_prefix)):
             policy["hidden"].append(str(forbidden.parent))
@@ -213,7 +210,7 @@ def _seccomp_dir() -> str:
 def _hidden_site_parts() -> list[Path]:
     """Every site-packages under the Python installation: the site view grants what student code
     may import from those in use; others (a virtual environment's base) stay hidden whole."""
-    found = set(_site_dirs())
+    found = set(site_dirs())
     for base in {sys.base_prefix, sys.prefix}:
         paths = sysconfig.get_paths(vars={"base": base, "platbase": base})
         found.update(Path(paths[k]) for k in ("purelib", "platlib") if Path(paths[k]).is_dir())

@@ -13,15 +13,13 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from grader.sandbox.core import GiB, Limits, _set, resource
+from grader.sandbox.core import GiB, Limits, resource, set_rlimit
+from grader.sandbox.level import SandboxLevel
 
 
-class ProcessSandbox:
+class ProcessSandbox(SandboxLevel):
     name = "process"
-    warning = ""
-    automatic = True
-    rlimits = True
-    confines_writes = False  # student code can write wherever the grader's user can
+    # confines_writes stays False: student code can write wherever the grader's user can
 
     @property
     def limitations(self) -> str:
@@ -44,9 +42,6 @@ class ProcessSandbox:
 
     def command(self, argv: list[str], jobdir: Path, readable: list[Path], writable: list[Path],
                 disk_bytes: int | None = None) -> list[str]:
-        """The command line that starts argv at this level; `writable[0]` is the working copy.
-        `disk_bytes`: cap on what the probe may write (a level that cannot enforce it ignores it;
-        the runner also watches the size of its folders)."""
         return argv
 
     def preexec(self, limits: Limits) -> Callable[[], None] | None:
@@ -55,12 +50,12 @@ class ProcessSandbox:
 
         def apply() -> None:
             # The runner and every task inherit these; tasks lower them further.
-            _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
-            _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
-            _set(resource.RLIMIT_CORE, 0)
-            _set(resource.RLIMIT_NOFILE, limits.open_files)
+            set_rlimit(resource.RLIMIT_AS, limits.memory_bytes + GiB)
+            set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
+            set_rlimit(resource.RLIMIT_CORE, 0)
+            set_rlimit(resource.RLIMIT_NOFILE, limits.open_files)
             if os.getuid() != 0:  # root ignores RLIMIT_NPROC; elsewhere it stops fork bombs
-                _set(resource.RLIMIT_NPROC, 256)
+                set_rlimit(resource.RLIMIT_NPROC, 256)
 
         return apply
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from grader.errors import GraderError
-from grader.sandbox.core import GiB, Limits, _set, _site_dirs, resource
+from grader.sandbox.core import GiB, Limits, resource, set_rlimit, site_dirs
 
 SANDBOX_UID = 65534  # nogroup: the sandbox gid when the grader runs as root
 # The sandbox uid when the grader runs as root: one per grading process (this base + its pid), so
@@ -48,7 +48,7 @@ def reach(path: Path, uid: int, gid: int) -> None:
     Only folders the grader made under the temp dir are changed (group = sandbox gid, g+x);
     anything else it cannot reach is an error the user must fix."""
     tmp = Path(os.path.realpath(tempfile.gettempdir()))
-    real = Path(_real(path))
+    real = Path(real_path(path))
     for folder in [*reversed(real.parents), real]:
         want = 0o5 if folder == real else 0o1
         if _may(folder, uid, gid, want) or _has_acl(folder):
@@ -62,11 +62,11 @@ def reach(path: Path, uid: int, gid: int) -> None:
                           f"{stat.filemode(st.st_mode)}; run `chmod o+x {folder}` or use another folder")
 
 
-def _interpreter_roots() -> list[Path]:
+def interpreter_roots() -> list[Path]:
     """Folders holding the interpreter, its standard library and site-packages (outside /usr)."""
     roots: list[Path] = []
     candidates = [sys.base_prefix, sys.prefix, sys.base_exec_prefix, sys.exec_prefix,
-                  os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), *map(str, _site_dirs())]
+                  os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), *map(str, site_dirs())]
     for cand in candidates:
         path = Path(os.path.abspath(cand))
         if any(path == r or r in path.parents for r in roots) or _under_system(path):
@@ -80,7 +80,7 @@ def _under_system(path: Path) -> bool:
     return any(real == Path(d) or Path(d) in real.parents for d in SYSTEM_DIRS if not os.path.islink(d))
 
 
-def _chown_tree(top: Path, uid: int, gid: int) -> None:
+def chown_tree(top: Path, uid: int, gid: int) -> None:
     # Never follow links: a submission may hold a symlink to /etc/shadow.
     os.chown(top, uid, gid, follow_symlinks=False)
     for root, dirs, files in os.walk(top):
@@ -105,7 +105,7 @@ def _has_acl(path: Path) -> bool:
         return False
 
 
-def _blocked_dir(path: Path, uid: int, gid: int) -> Path | None:
+def blocked_dir(path: Path, uid: int, gid: int) -> Path | None:
     """The first folder on the way to `path` that uid cannot pass through."""
     for folder in [*reversed(path.parents), path]:
         if not _may(folder, uid, gid, 0o1) and not _has_acl(folder):
@@ -113,24 +113,24 @@ def _blocked_dir(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
-def _real(path: Path | str) -> str:
+def real_path(path: Path | str) -> str:
     return os.path.realpath(path)
 
 
-def _read(path: str) -> str:
+def read_or_empty(path: str) -> str:
     try:
         return Path(path).read_text().strip()
     except OSError:
         return ""
 
 
-def _in_container() -> bool:
+def in_container() -> bool:
     return os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv") or any(
-        word in _read("/proc/1/cgroup") for word in ("docker", "containerd", "kubepods", "libpod"))
+        word in read_or_empty("/proc/1/cgroup") for word in ("docker", "containerd", "kubepods", "libpod"))
 
 
-def _seccomp_filtered() -> bool:
-    for line in _read("/proc/self/status").splitlines():
+def seccomp_filtered() -> bool:
+    for line in read_or_empty("/proc/self/status").splitlines():
         if line.startswith("Seccomp:"):
             return line.split()[1] == "2"
     return False
@@ -142,11 +142,11 @@ def limits_and_uid(limits: Limits, uid: int, gid: int, switch: bool) -> Callable
     root, the switch to `uid`/`gid` without supplementary groups."""
 
     def apply() -> None:
-        _set(resource.RLIMIT_AS, limits.memory_bytes + GiB)
-        _set(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
-        _set(resource.RLIMIT_CORE, 0)
-        _set(resource.RLIMIT_NOFILE, limits.open_files)
-        _set(resource.RLIMIT_NPROC, NPROC)
+        set_rlimit(resource.RLIMIT_AS, limits.memory_bytes + GiB)
+        set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
+        set_rlimit(resource.RLIMIT_CORE, 0)
+        set_rlimit(resource.RLIMIT_NOFILE, limits.open_files)
+        set_rlimit(resource.RLIMIT_NPROC, NPROC)
         if switch:  # order matters: groups and gid need root, so the uid goes last
             os.setgroups([])
             os.setgid(gid)

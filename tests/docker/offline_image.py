@@ -1,4 +1,4 @@
-"""Build the real Docker image with podman, offline, and grade with it (README, "Docker").
+"""Build the real Docker image with podman, offline, and grade with it (docs/ta-guide.md, "Docker").
 
     sudo python3 tests/docker/offline_image.py [--cache DIR] [--report FILE] [--no-cache] [--keep]
 
