@@ -307,7 +307,8 @@ job_extra_directives = ["--cpus-per-task=1"]
 
 
 def test_the_readme_slurm_config_reads_and_builds_a_slurm_job_script(tmp_path):
-    assert SLURM_EXAMPLE.strip() in (REPO / "README.md").read_text()
+    """The Slurm example of the TA guide ("Grading on a cluster"; once in the README)."""
+    assert SLURM_EXAMPLE.strip() in (REPO / "docs" / "ta-guide.md").read_text()
     config = tmp_path / "cluster.toml"
     config.write_text(SLURM_EXAMPLE)
     spec = load_cluster_config(config)
