@@ -19,7 +19,7 @@ from grader.grading.engine import GradeOptions
 from grader.results import CheckResult, QuestionResult, Result, format_points
 
 if TYPE_CHECKING:
-    from grader.batching.folder import BatchSummary
+    from grader.batching.folder import BatchSummary, Progress
     from grader.delivery.release import Kit
     from grader.delivery.template import TemplateStatus
     from grader.sandbox.levels import DoctorRow
@@ -39,9 +39,6 @@ __all__ = [
     # the sandbox
     "choose_sandbox", "sandbox_doctor",
 ]
-
-Progress = Callable[[int, int, str, float], None]  # done, total, submission name, elapsed seconds
-
 
 def grade_submission(path: Path, assignment: str | None = None, options: GradeOptions = GradeOptions(),
                      out_dir: Path | None = None) -> Result:
@@ -84,10 +81,10 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
     `cluster`: grade on a Dask cluster instead of local workers (see load_cluster_config).
 
     Returns a grader.batching.folder.BatchSummary (results, reused count, timings)."""
-    from grader.batching.folder import grade_folder as grade
+    from grader.batching.folder import FolderRun, grade_folder as grade
 
-    return grade(path, out_dir, assignment, options, progress, on_warning, jobs=jobs, force=force,
-                 on_plan=on_plan, similarity=similarity, boilerplate=boilerplate, cluster=cluster)
+    return grade(FolderRun(path, out_dir, assignment, options, progress, on_warning, jobs, force, on_plan,
+                           similarity, tuple(boilerplate), cluster))
 
 
 def default_jobs() -> int:

@@ -40,6 +40,15 @@ def test_broken_or_missing_notebook_is_a_clear_error(tmp_path):
         read_values(tmp_path / "nope.ipynb", ("x",))
 
 
+def test_a_truncated_notebook_is_read_as_far_as_the_report_salvages_it(tmp_path):
+    """The same reader as the notebook step: an upload cut off in the last cell still gives the
+    values set in the cells before it (the strict reader called the whole file unreadable)."""
+    path = notebook(tmp_path, "l2_lambda = 0.005\nbatch_size = 64", "epochs = 8\nprint('training ...')")
+    text = path.read_text()
+    path.write_text(text[:text.index("training")])
+    assert read_values(path, ("l2_lambda", "batch_size")) == {"l2_lambda": 0.005, "batch_size": 64}
+
+
 def test_names_bound_earlier_resolve_to_their_values(tmp_path):
     path = notebook(tmp_path, "weight_decay = 1e-4\nlr = 0.01",
                     "l2_lambda = weight_decay / (2 * lr)\nbatch_size = 64\nbatch_size *= 2",

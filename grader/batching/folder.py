@@ -49,25 +49,28 @@ class BatchSummary:
         return [r for r in self.results if r.error]
 
 
-def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
-                 options: GradeOptions = GradeOptions(), progress: Progress | None = None,
-                 on_warning: Callable[[str], None] | None = None, *, jobs: int | None = None,
-                 force: bool = False, on_plan: Callable[[int, int, int], None] | None = None,
-                 similarity: bool | None = None, boilerplate: tuple[Path, ...] = (),
-                 cluster: ClusterSpec | None = None) -> BatchSummary:
-    """Grade `path` into `out_dir`: OUT/<name>/result.json and report.html, OUT/gradebook.csv
-    (gradebook-<assignment>.csv per assignment when the folder mixes them) and OUT/index.html.
+@dataclass
+class FolderRun:
+    """What grader.api.grade_folder was asked to do (its docstring says what each field means)."""
+    path: Path
+    out_dir: Path
+    assignment: str | None = None
+    options: GradeOptions = field(default_factory=GradeOptions)
+    progress: Progress | None = None
+    on_warning: Callable[[str], None] | None = None
+    jobs: int | None = None
+    force: bool = False
+    on_plan: Callable[[int, int, int], None] | None = None
+    similarity: bool | None = None
+    boilerplate: tuple[Path, ...] = ()
+    cluster: ClusterSpec | None = None
 
-    `path` is one submission, or a folder of them in any layout grader/batching/layouts.py reads (a
-    folder or a .zip per student, a Canvas export). `jobs` worker processes (default: the
-    cores) grade concurrently. A submission whose result.json matches its files, the rubric,
-    the grader version, the dataset and the sandbox is not graded again unless `force`.
-    `on_plan(to_grade, reused, workers)` is called once before grading starts. With `cluster`
-    the submissions are graded on a Dask cluster (grader/batching/cluster.py) instead of local workers.
-    `similarity` (default: on when there is more than one submission) compares the students'
-    own code pairwise, the template and the `boilerplate` folders left out (grader/reporting/similarity.py)."""
+
+def grade_folder(run: FolderRun) -> BatchSummary:
+    """Grade a folder of submissions into run.out_dir (see grader.api.grade_folder)."""
+    path, out_dir, assignment, options = Path(run.path), Path(run.out_dir), run.assignment, run.options
+    progress, on_warning, cluster = run.progress, run.on_warning, run.cluster
     started = time.monotonic()
-    path, out_dir = Path(path), Path(out_dir)
     if cluster is not None and cluster.data_dir and options.data_dir is None:
         options = dataclasses.replace(options, data_dir=cluster.data_dir)  # the driver reads the shared copy too
     course = find_course()
@@ -93,7 +96,7 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             if grader.dataset_warning and on_warning:
                 on_warning(f"{name}: {grader.dataset_warning}")
             for entry in entries:
-                previous = None if force else reusable(grader, entry, out_dir / entry.out_name,
+                previous = None if run.force else reusable(grader, entry, out_dir / entry.out_name,
                                                         any_sandbox=cluster is not None and not options.sandbox)
                 if previous is None:
                     todo.append((grader, entry))
@@ -108,9 +111,9 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             summary.jobs = _cluster_workers(client)
             summary.cluster_seconds = time.monotonic() - connecting
         else:
-            summary.jobs = max(1, min(jobs or default_jobs(), len(todo)))
-        if on_plan:
-            on_plan(len(todo), summary.reused, summary.jobs)
+            summary.jobs = max(1, min(run.jobs or default_jobs(), len(todo)))
+        if run.on_plan:
+            run.on_plan(len(todo), summary.reused, summary.jobs)
         try:
             _run(todo, out_dir, summary, folders, progress, client, cluster)
         except KeyboardInterrupt:
@@ -118,7 +121,7 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
             raise
         out_dir.mkdir(parents=True, exist_ok=True)
         write_identities({e.name: e.canvas_id for e in found.entries if e.canvas_id}, out_dir)
-        summary.similarity = _similarity(groups, rubrics, course, out_dir, similarity, boilerplate)  # needs the files
+        summary.similarity = _similarity(groups, rubrics, course, out_dir, run.similarity, run.boilerplate)  # needs the files
     write_outputs(summary.results, out_dir, folders=folders)
     summary.seconds = time.monotonic() - started
     return summary

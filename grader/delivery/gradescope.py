@@ -31,6 +31,7 @@ from typing import Any
 from grader.course import find_course
 from grader.data import DEFAULT_DATA_DIR
 from grader.errors import DataUnavailable, GraderError
+from grader.delivery.packaging import pyproject
 from grader.files import atomic_write, replacing
 from grader.grading.engine import GradeOptions, Grader
 from grader.results import Result
@@ -114,30 +115,9 @@ def _installed_pyproject(tree: Path) -> str:
     packages = sorted(".".join(p.parent.relative_to(tree).parts) for p in (tree / "grader").rglob("__init__.py"))
     material = sorted(p.name for p in (tree / "grader_course").iterdir() if p.is_dir() and p.name != "__pycache__")
     packages += ["grader_course"] + [f"grader_course.{name}" for name in material]
-    data = "\n".join(['"grader.reporting.templates" = ["*.j2", "static/*"]'] + [f'"grader_course.{name}" = ["**/*"]' for name in material])
-    deps = ",\n".join(f"    {json.dumps(r)}" for r in requires)
-    return f"""# Written by `mlp-grader gradescope build` from an installed mlp-grader {version}.
-[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "mlp-grader"
-version = "{version}"
-requires-python = ">=3.10"
-dependencies = [
-{deps},
-]
-
-[project.scripts]
-mlp-grader = "grader.cli:run"
-
-[tool.setuptools]
-packages = {json.dumps(packages)}
-
-[tool.setuptools.package-data]
-{data}
-"""
+    data = {"grader.reporting.templates": ["*.j2", "static/*"], **{f"grader_course.{name}": ["**/*"] for name in material}}
+    return pyproject("mlp-grader", version, requires, data, packages=packages,
+                     header=f"# Written by `mlp-grader gradescope build` from an installed mlp-grader {version}.\n")
 
 
 def build_autograder(assignment: str, out_dir: Path, dataset: str | None = None, data_dir: Path | None = None,

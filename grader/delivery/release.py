@@ -18,6 +18,7 @@ from typing import Any
 
 from grader import __version__
 from grader.course import CourseDir, find_course
+from grader.delivery.packaging import pyproject
 from grader.delivery.template import render_template
 from grader.errors import GraderError
 from grader.files import load_toml
@@ -139,29 +140,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _pyproject() -> str:
-    deps = ",\n".join(f'    "{d}"' for d in KIT_DEPENDENCIES)
-    return f'''[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "mlp-grader-selfcheck"
-version = "{__version__}"
-description = "Self-check for the course's neural-network homework (public checks only)"
-requires-python = ">=3.10"
-dependencies = [
-{deps},
-]
-
-[project.scripts]
-mlp-grader = "grader.cli:run"
-
-[tool.setuptools.packages.find]
-include = ["grader*"]
-
-[tool.setuptools.package-data]
-"*" = ["*.j2", "*.toml", "**/*"]
-'''
+    return pyproject("mlp-grader-selfcheck", __version__, KIT_DEPENDENCIES, {"*": ["*.j2", "*.toml", "**/*"]},
+                     description="Self-check for the course's neural-network homework (public checks only)")
 
 
 def _readme(assignment: str, title: str, points: float) -> str:
