@@ -88,7 +88,7 @@ def test_a_restricted_process_reads_writes_connects_and_signals_only_what_it_may
             attempt("read_allowed", lambda: open({str(allowed / 'open.txt')!r}).read())
             attempt("read_hidden", lambda: open({str(hidden / 'secret.txt')!r}).read())
             attempt("read_outside", lambda: open({str(outside / 'secret.txt')!r}).read())
-            attempt("read_grader", lambda: open({str(REPO / 'grader' / 'checks.py')!r}).read())
+            attempt("read_grader", lambda: open({str(REPO / 'grader' / 'kinds' / 'base.py')!r}).read())
             attempt("write_work", lambda: open({str(tmp_path / 'work' / 'new.txt')!r}, "w").write("x"))
             attempt("write_allowed", lambda: open({str(allowed / 'new.txt')!r}, "w").write("x"))
             attempt("connect", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2))
