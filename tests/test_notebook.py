@@ -21,9 +21,11 @@ import nbformat
 import pytest
 
 from grader.errors import RubricError
-from grader.notebooks.reading import (Claim, agrees, claim_cell, edited_cells, find_answers, find_notebook,
-                                      load_config, load_notebook, match_cells, notebook_language, read_claim,
-                                      template_cells, wrong_assignment)
+from grader.notebooks.answers import find_answers
+from grader.notebooks.claims import agrees, claim_cell, read_claim
+from grader.notebooks.config import Claim, load_config
+from grader.notebooks.matching import edited_cells, match_cells, template_cells, wrong_assignment
+from grader.notebooks.reading import find_notebook, load_notebook, notebook_language
 
 from conftest import REPO
 

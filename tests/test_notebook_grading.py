@@ -15,8 +15,11 @@ import pytest
 
 from grader.kinds.base import Context
 from grader.grading.engine import Grader
-from grader.notebooks.step import _compare, _edits, grade_notebook
-from grader.notebooks.reading import Claim, load_config, load_notebook, match_cells, template_cells
+from grader.notebooks.claims import _compare
+from grader.notebooks.config import Claim, load_config
+from grader.notebooks.matching import match_cells, template_cells
+from grader.notebooks.reading import load_notebook
+from grader.notebooks.step import _edits, grade_notebook
 from grader.reporting.report import write_report
 from grader.results import CheckResult, QuestionResult, Result
 from grader.submission import load_submission
