@@ -291,3 +291,35 @@ def test_a_missing_regularisation_fails_only_the_case_with_reg(mixed):
                                                         "differs (relative error 1.08e-01 > 1e-07)")
     assert got["relu_loss_grads_generic"][1].endswith("(vs the reference solution) (1 of 2 inputs wrong)")
     assert got["relu_gradcheck"][0] == 1 and got["relu_scores_generic"][0] == 4
+
+
+# ---------------------------------------------------------------- how tolerances scale
+
+def test_a_gradient_entry_near_zero_is_judged_against_the_arrays_scale():
+    """A correct finite-difference gradient (error ~3e-8 of the scale) where the true gradient
+    is ~0: element-wise it is off by a relative error near 1; against the scale it is right."""
+    from grader.kinds.base import gradient_error, rel_error
+
+    true = np.array([1.2, -0.8, 3e-9, 0.5])
+    fd = true + np.array([2e-8, -3e-8, 3e-8, 1e-8])
+    assert rel_error(fd, true) > 0.5
+    assert gradient_error(fd, true) < 1e-5
+    # where every entry is of the array's size it is the handout's relative error
+    assert gradient_error(fd[[0, 1, 3]], true[[0, 1, 3]]) == rel_error(fd[[0, 1, 3]], true[[0, 1, 3]])
+    # a real mistake on a small entry still fails: 1e-3 of the scale off where the truth is 0
+    wrong = true.copy()
+    wrong[2] = 3.6e-3
+    assert gradient_error(wrong, true) > 1e-2
+    # and NaN, infinity or another shape never pass
+    assert gradient_error(np.array([np.nan, 1.0]), np.array([0.0, 1.0])) == np.inf
+    assert gradient_error(true[:3], true) == np.inf
+
+
+def test_the_function_kind_compares_a_returned_gradient_against_its_scale():
+    from grader.kinds import common
+
+    want = np.array([0.0, 16.0, 16.0, 0.0, -24.0])
+    got = want + np.array([1e-9, 0.0, 0.0, -1e-9, 0.0])  # ~0 where the truth is exactly 0
+    assert common.mismatch("it", got, want, 1e-8, "relative", True) != ""  # 1e-9 / 1e-9: relative error 1
+    assert common.mismatch("it", got, want, 1e-8, "gradient", True) == ""
+    assert "relative error" in common.mismatch("it", want * 1.01, want, 1e-8, "gradient", True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.kinds.base import Context, Kind, Outcome, diagnose, failed_task, rel_error, shape_problem
+from grader.kinds.base import Context, Kind, Outcome, diagnose, failed_task, gradient_error, rel_error, shape_problem
 from grader.kinds.tasks import Task, TaskOutput
 from grader.rubric import CheckSpec
 from grader.sandbox import GiB
@@ -134,7 +134,7 @@ def score_gradcheck(spec, ctx, outputs, reference) -> Outcome:
         if problem:
             problems.append(problem)
             continue
-        errors[name] = rel_error(grad, num)
+        errors[name] = gradient_error(grad, num)
         if not np.any(num) and not np.any(grad):
             problems.append(f"the loss does not depend on {name} (its numerical gradient is zero)")
         elif errors[name] > tol:
@@ -200,7 +200,7 @@ def score_reference_grads(spec, ctx, outputs, reference) -> Outcome:
         for name in PARAMS:
             got = outputs[task.id].arrays.get("grad_" + name)
             want = reference[task.id].arrays["grad_" + name]
-            if got is None or shape_problem(name, got, want.shape) or rel_error(got, want) > tol:
+            if got is None or shape_problem(name, got, want.shape) or gradient_error(got, want) > tol:
                 wrong[name] = wrong.get(name, 0) + 1
     total = len(tasks) * len(PARAMS)
     fraction = (total - sum(wrong.values())) / total

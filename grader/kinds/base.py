@@ -66,17 +66,38 @@ class Kind:
         return self.uses_reference(spec) if self.uses_reference else self.reference
 
 
-def rel_error(x: np.ndarray, y: np.ndarray) -> float:
+def rel_error(x: np.ndarray, y: np.ndarray, scale_floor: float = 0.0) -> float:
     """The handout's relative error: max |x - y| / max(1e-8, |x| + |y|). Infinite when the
     shapes differ or either side holds NaN or infinity: `error > tol` is False for NaN, so a NaN
-    (e.g. a numerical gradient of a loss that returns NaN) would otherwise pass any tolerance."""
+    (e.g. a numerical gradient of a loss that returns NaN) would otherwise pass any tolerance.
+    `scale_floor` > 0: each entry's denominator is at least that fraction of the arrays' largest
+    |x| + |y| (see gradient_error)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return float("inf")
-    if x.size == 0:
-        return 0.0
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    return float(np.max(relative_errors(x, y, scale_floor), initial=0.0))
+
+
+def relative_errors(x: np.ndarray, y: np.ndarray, scale_floor: float = 0.0) -> np.ndarray:
+    """Entry by entry, what rel_error takes the maximum of (same shapes, finite values)."""
+    magnitude = np.abs(x) + np.abs(y)
+    floor = max(1e-8, scale_floor * float(np.max(magnitude, initial=0.0)))
+    return np.abs(x - y) / np.maximum(floor, magnitude)
+
+
+# An entry of a gradient is judged against at least this fraction of the array's largest entry:
+# where the true gradient is near zero (GeLU' at x = -0.75), a correct finite-difference backward
+# (error ~3e-8 of the array's scale) has an element-wise relative error near 1, and a TA reading the
+# numbers would call it right. A mistake that only moves entries below 1e-2 of the scale, by less
+# than the tolerance times that, changes nothing a gradient is used for.
+GRADIENT_SCALE_FLOOR = 1e-2
+
+
+def gradient_error(x: np.ndarray, y: np.ndarray) -> float:
+    """rel_error for gradients, scale-aware: the same wherever the entries are of the array's
+    size; an entry near zero is judged against GRADIENT_SCALE_FLOOR of the array's scale."""
+    return rel_error(x, y, GRADIENT_SCALE_FLOOR)
 
 
 def failed_task(output: TaskOutput, what: str) -> Outcome:

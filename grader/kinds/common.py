@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 
 from grader.errors import RubricError
-from grader.kinds.base import diagnose, rel_error
+from grader.kinds.base import GRADIENT_SCALE_FLOOR, diagnose, gradient_error, rel_error, relative_errors
 from grader.rubric import CheckSpec
 
 PROBE = "generic"  # grader/probes/generic.py
-ERRORS = ("relative", "absolute")
+ERRORS = ("relative", "gradient", "absolute")  # gradient: relative, judged against the array's scale near zero
 
 
 def cases(spec: CheckSpec) -> list[dict[str, Any]]:
@@ -63,12 +63,15 @@ def timeout(spec: CheckSpec) -> float:
 
 
 def error_of(got: np.ndarray, want: np.ndarray, error: str) -> float:
-    """The handout's relative error, or the largest absolute difference; infinite when the
-    sizes differ or either side is not finite. A value shaped (n, 1) where (n,) is expected
-    is compared element by element: the handout never fixes that shape."""
+    """The handout's relative error, the scale-aware one for gradients (`gradient`: an entry
+    near zero is judged against the array's scale), or the largest absolute difference; infinite
+    when the sizes differ or either side is not finite. A value shaped (n, 1) where (n,) is
+    expected is compared element by element: the handout never fixes that shape."""
     got, want = np.asarray(got, dtype=np.float64).ravel(), np.asarray(want, dtype=np.float64).ravel()
     if error == "relative":
         return rel_error(got, want)
+    if error == "gradient":
+        return gradient_error(got, want)
     if got.shape != want.shape or not (np.all(np.isfinite(got)) and np.all(np.isfinite(want))):
         return float("inf")
     return float(np.max(np.abs(got - want))) if got.size else 0.0
@@ -91,10 +94,12 @@ def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: st
     hint = diagnose(got.ravel(), want.ravel())
     if labels and len(labels) == want.size and want.size > 1:
         g, w = got.ravel(), want.ravel()
-        diff = np.abs(g - w) / (np.maximum(1e-8, np.abs(g) + np.abs(w)) if error == "relative" else 1.0)
+        diff = (np.abs(g - w) if error == "absolute"
+                else relative_errors(g, w, GRADIENT_SCALE_FLOOR if error == "gradient" else 0.0))
         wrong = [label for label, d in zip(labels, diff) if d > tol]
         text += f" (wrong: {', '.join(wrong)})" if wrong else ""
-    return text + f" ({error} error {err:.2e} > {tol:g})" + (f": {hint}" if hint else "")
+    kind = "relative" if error == "gradient" else error
+    return text + f" ({kind} error {err:.2e} > {tol:g})" + (f": {hint}" if hint else "")
 
 
 def fmt(values: Any) -> str:

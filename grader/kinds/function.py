@@ -11,7 +11,8 @@ values and/or the reference's returns on the same inputs.
                                      (e.g. gradients) is compared entry by entry
     expected = -3.0                  the returned value (a list of them when returns > 1; a table for a dict)
     compare = "expected" | "reference" | "both"   (default: expected when given)
-    tolerance = 1e-8   error = "relative" (the handout's) | "absolute"
+    tolerance = 1e-8   error = "relative" (the handout's) | "gradient" (relative, an entry near zero judged
+                     against the array's scale: for functions that return gradients) | "absolute"
     on = "at x = 2 with the handout's parameters"  how the message names the inputs
     labels = ["w1", ...]             names of the elements of a returned array: the wrong ones are listed
 """

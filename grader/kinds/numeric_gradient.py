@@ -5,7 +5,8 @@ analytic gradient on the same (hidden) inputs.
     module = "a1"   function = "loss" (scalar)   gradient = "loss_grad"
     args = ["theta", "x", "y"]   wrt = "theta"   inputs / generate / cases as for `function`
     numeric_of = "student" (default: the student's own scalar function) | "reference"
-    tolerance = 1e-6                  analytic vs central difference (the handout's relative error)
+    tolerance = 1e-6                  analytic vs central difference (the handout's relative error, judged
+                                      against the array's scale where the true value is near zero)
     reference_tolerance = 1e-8        analytic vs the reference's analytic gradient (only when given)
     h = 1e-5                          the central-difference step
     labels = ["w1", ...]              names of the gradient's elements: the wrong ones are listed
@@ -55,12 +56,12 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             found.append(f"{spec.params['function']} does not depend on {spec.params['wrt']} "
                          "(its numerical gradient is zero)")
         else:
-            problem = common.mismatch("it", analytic, numeric, tol, "relative", show, labels)
+            problem = common.mismatch("it", analytic, numeric, tol, "gradient", show, labels)
             found.append(problem and f"{problem} (vs {numeric_name})")
-            errors.append(common.error_of(analytic, numeric, "relative"))
+            errors.append(common.error_of(analytic, numeric, "gradient"))
         if ref_tol is not None:
             want = reference[task.id].arrays["analytic"]
-            problem = common.mismatch("it", analytic, want, float(ref_tol), "relative", show, labels)
+            problem = common.mismatch("it", analytic, want, float(ref_tol), "gradient", show, labels)
             found.append(problem and f"{problem} (vs the reference solution's gradient)")
         found = [p for p in found if p]
         passed += not found

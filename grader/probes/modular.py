@@ -67,7 +67,7 @@ def fc_layer(params, arrays, data_dir):
             def run(x_=None, w_=None, b_=None):
                 layer.params[wn] = ws if w_ is None else w_
                 layer.params[bn] = bs if b_ is None else b_
-                return layer.forward(xs if x_ is None else x_)
+                return layer.forward((xs if x_ is None else x_).copy())
 
             out["num_dx"] = numerical_gradient(lambda v: run(x_=v), xs.copy(), dout)
             out["num_dw"] = numerical_gradient(lambda v: run(w_=v), ws.copy(), dout)
@@ -110,6 +110,17 @@ def dropout_backward(params, arrays, data_dir):
     return {"out": out, "dx": dx, "num_dx": num}
 
 
+def dropout_modes(params, arrays, data_dir):
+    """One layer the way the notebook sequences it: forward in training mode, forward in test
+    mode, then backward, which is the backward of the last (test-mode, identity) forward."""
+    lu, _, _ = _lib()
+    x, dout = arrays["x"], arrays["dout"]
+    layer = lu.dropout(params["keep_prob"], seed=params["layer_seed"], name="drop_modes")
+    layer.forward(x.copy(), True, seed=params["forward_seed"])
+    out = layer.forward(x.copy(), False, seed=params["forward_seed"])
+    return {"out": out, "dx": layer.backward(dout.copy())}
+
+
 def fc_gelu(params, arrays, data_dir):
     _, fcn, _ = _lib()
     x, w, b, dout = arrays["x"], arrays["w"], arrays["b"], arrays["dout"]
@@ -132,7 +143,8 @@ def softmax_ce(params, arrays, data_dir):
     dx = loss_layer.backward()
     result = {"loss": loss, "dx": dx}
     if params.get("numeric"):
-        result["num_dx"] = numerical_gradient(lambda v: lu.cross_entropy().forward(v, y), x.copy(), np.float64(1.0))
+        result["num_dx"] = numerical_gradient(lambda v: lu.cross_entropy().forward(v, y.copy()), x.copy(),
+                                              np.float64(1.0))
     return result
 
 
@@ -153,8 +165,8 @@ def small_fcn(params, arrays, data_dir):
     names = [_set_fc(model.net, layer, arrays[f"w{i}"], arrays[f"b{i}"]) for i, layer in enumerate(layers, 1)]
     loss_layer = lu.cross_entropy()
     scores = model.forward(arrays["feats"].copy())
-    result["scores"] = scores
-    result["loss"] = loss_layer.forward(scores, arrays["y"].copy())
+    result["scores"] = scores.copy()  # the loss may work on its input in place: it gets its own copy
+    result["loss"] = loss_layer.forward(scores.copy(), arrays["y"].copy())
     model.backward(loss_layer.backward())
     for i, (wn, bn) in enumerate(names, 1):
         result[f"dw{i}"], result[f"db{i}"] = model.net.get_grads(wn).copy(), model.net.get_grads(bn).copy()
@@ -177,14 +189,14 @@ def dropout_net(params, arrays, data_dir):
         np.random.seed(seed)
         model = fcn.DropoutNet(keep_prob=keep, seed=seed)
         loss_layer = lu.cross_entropy()
-        loss_layer.forward(model.forward(X.copy(), True, seed=seed), y)
+        loss_layer.forward(model.forward(X.copy(), True, seed=seed), y.copy())
         model.backward(loss_layer.backward())
         grads = dict(model.net.grads)
         for j, name in enumerate(sorted(model.net.params)):
             param = model.net.params[name]
 
             def f(_):
-                return lu.cross_entropy().forward(model.forward(X.copy(), True, seed=seed), y)
+                return lu.cross_entropy().forward(model.forward(X.copy(), True, seed=seed), y.copy())
 
             result[f"grad_{k}_{j}"] = grads[name]
             result[f"num_{k}_{j}"] = numerical_gradient(f, param, np.float64(1.0))
@@ -354,6 +366,7 @@ TASKS = {
     "gelu_layer": gelu_layer,
     "dropout_forward": dropout_forward,
     "dropout_backward": dropout_backward,
+    "dropout_modes": dropout_modes,
     "fc_gelu": fc_gelu,
     "softmax_ce": softmax_ce,
     "small_fcn": small_fcn,
