@@ -139,3 +139,44 @@ def test_a_filled_manual_csv_is_never_overwritten(results, tmp_path):
     merged = merge_manual(results, path)
     assert write_manual_csv(merged, path) == path  # after the merge nothing is lost
     assert list(csv.reader(path.open()))[1] == ["alice", "Q3.1", "10", "8", "good"]
+
+
+# ---------------------------------------------------------------- CSV injection
+
+FORMULAS = ['=HYPERLINK("http://127.0.0.1/x","click")', "+SUM(1,2)", "-2+3", "@cmd", "\tTAB", "\rCR", "'=quoted"]
+
+
+def test_no_csv_the_grader_writes_starts_a_formula_and_numbers_stay_numbers(tmp_path):
+    """Student names that a spreadsheet would run (`=HYPERLINK(...)`, `+SUM`, `-2+3`, `@cmd`, a
+    leading tab or carriage return) are written as text with a leading quote, in the gradebook,
+    Canvas's import and the manual sheet; negative scores stay numbers."""
+    from grader.reporting.gradebooks import write_canvas_gradebook
+
+    results = [result(name, auto=-2.5 if name == "-2+3" else 40.0) for name in FORMULAS] + [result("-2")]
+    gradebook = write_gradebook(results, tmp_path / "gradebook.csv")
+    canvas = write_canvas_gradebook(results, {r.submission: "12345" for r in results}, tmp_path / "canvas.csv", "pset4")
+    manual = write_manual_csv(results, tmp_path / "manual.csv")
+    for path in (gradebook, canvas, manual):
+        rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+        names = {row[0] for row in rows[1:]} - {"Points Possible"}
+        assert names == {"'" + name for name in FORMULAS} | {"-2"}, path.name
+        for row in rows:
+            for cell in row:
+                assert not cell or cell[0] not in "=+-@\t\r" or cell == "-2" or float(cell) < 0, (path.name, cell)
+    negative = next(row for row in csv.reader(gradebook.open()) if row[0] == "'-2+3")
+    assert negative[1] == "-2.5" and float(negative[-3]) == -2.5  # Q2.1 and the autograded total: numbers
+
+
+def test_the_manual_sheet_reads_back_what_it_wrote_for_such_names(tmp_path):
+    results = [result(name) for name in FORMULAS]
+    path = write_manual_csv(results, tmp_path / "manual.csv")
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    for row in rows[1:]:
+        row[3], row[4] = "7", "=1+1 is not a formula here"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    merged = merge_manual(results, path)
+    assert [r.submission for r in merged] == FORMULAS
+    assert all(q.points == 7 and q.comment == "=1+1 is not a formula here" for r in merged for q in r.questions if q.manual)
+    again = list(csv.reader(write_manual_csv(merged, tmp_path / "manual.csv").open(newline="", encoding="utf-8")))
+    assert {row[4] for row in again[1:]} == {"'=1+1 is not a formula here"}

@@ -10,10 +10,10 @@ assignment's total; Canvas ignores the empty SIS columns and the "Points Possibl
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from grader.files import SpreadsheetSafeWriter
 from grader.results import Result
 
 IDENTITIES = "canvas.json"
@@ -25,7 +25,7 @@ def write_gradebook(results: list[Result], path: Path) -> Path:
     questions = question_columns(results)
     header = ["student", *[q for q, _ in questions], "autograded", "total", "status"]
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = SpreadsheetSafeWriter(fh)
         writer.writerow(header)
         if results:
             possible = results[0]
@@ -77,7 +77,7 @@ def write_canvas_gradebook(results: list[Result], ids: dict[str, str], path: Pat
     for the grader's failure; students without a Canvas ID are left out."""
     rows = sorted((r for r in results if r.submission in ids), key=lambda r: r.submission)
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
+        writer = SpreadsheetSafeWriter(fh)
         writer.writerow([*HEADER, column])
         if rows:
             writer.writerow(["Points Possible", "", "", "", "", f"{rows[0].max_points:g}"])

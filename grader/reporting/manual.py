@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.files import atomic_write
+from grader.files import SpreadsheetSafeWriter, atomic_write, from_spreadsheet
 from grader.reporting.report import write_report
 from grader.reporting.summary import rebuild
 from grader.results import Result
@@ -47,7 +47,7 @@ def write_manual_csv(results: list[Result], path: Path, *, force: bool = False) 
     if not force and path.exists() and _would_lose(path, results):
         path = path.with_name(path.stem + ".new" + path.suffix)
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = SpreadsheetSafeWriter(buf)
     writer.writerow(COLUMNS)
     for r in sorted(results, key=lambda r: r.submission):
         for q in r.questions:
@@ -62,14 +62,15 @@ def read_manual_csv(path: Path) -> list[ManualRow]:
     columns and blank lines are fine). Raises GraderError when the file or its header is unusable."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as fh:  # newline="": a CR inside a cell stays one
+            text = fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise GraderError(f"cannot read {path}: {exc}") from exc
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else "a,b", delimiters=",;\t")
+    try:  # only the separator is guessed (from the header); quoting is the spreadsheets' own
+        delimiter = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else "a,b", delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         raise GraderError(f"{path} is empty; expected the columns {', '.join(COLUMNS)}")
@@ -83,7 +84,8 @@ def read_manual_csv(path: Path) -> list[ManualRow]:
     for line, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
             continue
-        get = lambda c: cells[where[c]].strip() if where[c] < len(cells) else ""  # noqa: E731
+        # spaces a spreadsheet adds go; a tab or carriage return that is part of a name stays
+        get = lambda c: from_spreadsheet(cells[where[c]].strip(" ")) if where[c] < len(cells) else ""  # noqa: E731
         rows.append(ManualRow(line, *(get(c) for c in COLUMNS)))
     return rows
 
