@@ -430,6 +430,51 @@ def test_network_connection(grader, level, tmp_path):
         assert seen["connect"] == "connected" and accepted and set(accepted) == {b"LEAK"}
 
 
+def test_unix_socket_by_path_and_abstract_name(grader, level, tmp_path):
+    """A Unix socket outside the job that another process listens on (on a TA's machine: X11,
+    ssh-agent, a container engine), opened by this test, mode 777 so that only the sandbox can
+    refuse it."""
+    path = str(tmp_path / "agent.sock")
+    accepted: list[bytes] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        os.chmod(path, 0o777)
+        listener.listen(4)
+        listener.settimeout(0.2)
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.settimeout(2)
+                    try:
+                        accepted.append(conn.recv(16))
+                    except OSError:
+                        accepted.append(b"")
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            result = grader.grade(submission(tmp_path, "unix_socket", **{"socket.txt": path}))
+        finally:
+            stop.set()
+            thread.join(5)
+    assert_score(result, level, MAX - 2, ONLY_PREDICT)
+    seen = observed(result)
+    if level == "bwrap":  # the path is not in the sandbox's view; abstract names are per network namespace
+        assert seen["path"] == "FileNotFoundError" and seen["abstract"] == "ConnectionRefusedError"
+        assert accepted == []
+    elif level == "landlock":  # the task's seccomp filter refuses every new Unix socket
+        assert seen == {"path": "PermissionError", "abstract": "PermissionError"} and accepted == []
+    else:
+        # NOT STOPPED at the process level (its limitations say so): the probe shares the host's files.
+        assert seen["path"] == "connected" and accepted and set(accepted) == {b"LEAK"}
+
+
 def test_killing_the_runner_costs_only_the_remaining_checks(grader, level, tmp_path):
     # predict() kills the process that runs the probe and its process group (and, inside a pid
     # namespace, every process it may signal). What the probe had not run yet is lost; the

@@ -116,8 +116,15 @@ def test_bwrap_kernel_has_no_network_and_no_view_of_the_grader(tmp_path, bwrap_s
 
 
 def test_landlock_kernel_cannot_connect_read_the_grader_or_signal_it(tmp_path, landlock_sandbox):
-    with socket.socket() as server:  # the host's loopback: visible, but connect() is refused
-        server.bind(("127.0.0.1", 0))
+    # A Unix socket outside the job, listened on by this test (an X11 or ssh-agent socket on a TA's
+    # machine): the kernel's cells may not connect to it, while its own channels keep working.
+    unix_path = str(tmp_path / "agent.sock")
+    with socket.socket() as server, socket.socket(socket.AF_UNIX) as unix_server:
+        unix_server.bind(unix_path)
+        os.chmod(unix_path, 0o777)  # reachable by any uid: only the sandbox may refuse it
+        unix_server.listen(1)
+        unix_server.settimeout(0.5)
+        server.bind(("127.0.0.1", 0))  # the host's loopback: visible, but connect() is refused
         server.listen(1)
         server.settimeout(0.5)
         port = server.getsockname()[1]
@@ -130,18 +137,28 @@ def test_landlock_kernel_cannot_connect_read_the_grader_or_signal_it(tmp_path, l
             # signal 0: the permission check of a kill, delivering nothing (the grader is this test run)
             new_code_cell("import os\ntry:\n    os.kill(os.getppid(), 0); print('may signal')\n"
                           "except OSError as e:\n    print(type(e).__name__)"),
-            new_code_cell("import os\nos._exit(0)"), new_code_cell("print('after')")])
+            new_code_cell("import socket\ntry:\n    s = socket.socket(socket.AF_UNIX)\n"
+                          f"    s.connect({unix_path!r}); s.sendall(b'LEAK'); print('reached')\n"
+                          "except OSError as e:\n    print(type(e).__name__)"),
+            new_code_cell("import os\nos._exit(0)"), new_code_cell("print('after')"),
+            new_code_cell(f"import socket\ntry:\n    socket.socket(socket.AF_UNIX).connect({unix_path!r})\n"
+                          "except OSError as e:\n    print(type(e).__name__)\nprint(len(socket.socketpair()))")])
         report = run(nb, tmp_path, sandbox=landlock_sandbox)
-        try:
-            server.accept()[0].close()
-            reached = True
-        except OSError:
-            reached = False
-    assert [c.status for c in report.cells] == ["ok", "ok", "ok", "died", "ok"], [c.error for c in report.cells]
+        reached = []
+        for listener in (server, unix_server):
+            try:
+                listener.accept()[0].close()
+                reached.append(listener.family)
+            except OSError:
+                pass
+    assert [c.status for c in report.cells] == ["ok", "ok", "ok", "ok", "died", "ok", "ok"], \
+        [c.error for c in report.cells]
     assert text(nb, 0) == "PermissionError\n" and not reached
     assert text(nb, 1) == "PermissionError\n"
     assert text(nb, 2) == "PermissionError\n"
-    assert text(nb, 4) == "after\n"  # a new kernel, restricted the same way
+    assert text(nb, 3) == "PermissionError\n"  # no new Unix socket: none by path
+    assert text(nb, 5) == "after\n"  # a new kernel, restricted the same way
+    assert text(nb, 6) == "PermissionError\n2\n"  # socketpair (asyncio, multiprocessing pipes) still works
     assert report.sandbox == "landlock"
 
 

@@ -46,9 +46,16 @@ LANDLOCK_BOOT = (
     "import os, json; d = os.path.join(os.path.dirname(sys.argv[1]), 'landlock'); "
     "p = os.path.join(d, 'policy.json'); sys.path.insert(0, d); "
     "L = __import__('landlock_rules') if os.path.isfile(p) else None; sys.path.remove(d); "
-    "P = L and json.load(open(p)); L and (L.restrict(P), L.restrict(P['task_layer'])); ")
+    "P = L and json.load(open(p)); L and (L.restrict(P), L.restrict({**P['task_layer'], 'unix': False})); ")
+# The kernel's own channels are Unix sockets (ZeroMQ ipc): it refuses new ones (to cells) only once
+# they are open, just before the kernel runs any code (IPKernelApp.init_code: after the sockets,
+# the heartbeat and the I/O threads; the filter covers every thread).
+UNIX_AFTER_CHANNELS = (
+    "A = kernelapp.IPKernelApp; C = A.init_code; "
+    "A.init_code = lambda self, *a, **k: (L and P['task_layer'].get('unix') and L.refuse_unix_sockets(P['task_layer']), "
+    "C(self, *a, **k))[1]; ")
 BOOT = ("import site, sys; " + LANDLOCK_BOOT + "site.addsitedir(sys.argv.pop(1)); sys.path.insert(0, ''); "
-        "from ipykernel import kernelapp; kernelapp.launch_new_instance()")
+        "from ipykernel import kernelapp; " + UNIX_AFTER_CHANNELS + "kernelapp.launch_new_instance()")
 # The kernel's parent: a small process of the sandbox's own (started with the level's limits and,
 # as root, its uid), never the grader, so a cell that kills its parent ends its own kernel only.
 # It ignores the signals jupyter_client sends to the kernel's process group (the kernel gets

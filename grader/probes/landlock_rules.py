@@ -20,7 +20,11 @@ file-system right. `net`: refuse TCP bind and connect (ABI 4+). `scope`: signals
 Unix sockets only within this domain (ABI 6+). With `net` and `seccomp_dir`, a seccomp filter
 (pyseccomp over libseccomp: maintained, one module, no BPF written by hand) also refuses new
 AF_INET/AF_INET6 sockets: UDP too, which Landlock does not cover, and TCP on kernels before
-ABI 4. What the running kernel lacks is returned in words by `restrict()`, for the report.
+ABI 4. `unix` (with `seccomp_dir`): new Unix sockets refused too, so student code cannot connect
+to a socket by path (an X11, ssh-agent or container-engine socket: Landlock does not cover
+connect()); socketpair() stays. The notebook kernel gets that part only once its own channels are
+open (`refuse_unix_sockets`). What the running kernel lacks is returned in words by `restrict()`,
+for the report.
 """
 import ctypes
 import json
@@ -95,6 +99,8 @@ def missing(abi, policy, seccomp=False):
     gaps = []
     if policy.get("net") and not seccomp:
         gaps.append("UDP and other non-TCP sockets are not refused (no pyseccomp/libseccomp)")
+    if policy.get("unix") and not seccomp:
+        gaps.append("connecting to Unix sockets by path is not refused (no pyseccomp/libseccomp)")
     if abi < 2:
         gaps.append("files may not be moved between folders (Landlock ABI 1)")
     if abi < 3:
@@ -111,12 +117,12 @@ def restrict(policy):
     could not enforce, in words. Raises OSError when Landlock exists but refuses the ruleset
     (the caller must then not run student code)."""
     abi = abi_version()
-    seccomp = _seccomp(policy) if policy.get("net") else None  # imported while it is still readable
+    seccomp = _seccomp(policy) if policy.get("net") or policy.get("unix") else None  # imported while readable
     gaps = missing(abi, policy, seccomp is not None)
     if abi == 0:
         if seccomp is not None:
             _set_no_new_privs(_libc())
-            _refuse_inet_sockets(seccomp)
+            _refuse_inet_sockets(seccomp, unix=policy.get("unix"))
         return gaps
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
@@ -151,7 +157,7 @@ def restrict(policy):
     finally:
         os.close(ruleset)
     if seccomp is not None:
-        _refuse_inet_sockets(seccomp)
+        _refuse_inet_sockets(seccomp, unix=policy.get("unix"))
     return gaps
 
 
@@ -161,29 +167,55 @@ def _set_no_new_privs(libc):
         raise _error("prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+SECCOMP_SONAME = "libseccomp.so.2"
+
+
 def _seccomp(policy):
     """pyseccomp from the folder the grader named, or None (not installed, no libseccomp)."""
     folder = policy.get("seccomp_dir")
     if not folder:
         return None
+    import ctypes.util
+
+    # pyseccomp finds libseccomp with ctypes.util.find_library, which needs ldconfig or a
+    # compiler; slim container images have neither, but the library by its soname loads fine.
+    by_name = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: by_name(name) or (SECCOMP_SONAME if name == "seccomp" else None)
     sys.path.insert(0, folder)
     try:
         import pyseccomp
-    except Exception:  # RuntimeError when libseccomp is missing; a gap the report names
+    except Exception:  # RuntimeError or OSError when libseccomp is missing; a gap the report names
         return None
     finally:
         sys.path.remove(folder)
+        ctypes.util.find_library = by_name
     return pyseccomp
 
 
-def _refuse_inet_sockets(seccomp):
+def _refuse_inet_sockets(seccomp, unix=False, all_threads=False):
+    """New IPv4/IPv6 sockets refused (and with `unix`, new Unix sockets: connecting to a socket by
+    path or abstract name needs one; socketpair(), which asyncio and multiprocessing pipes use,
+    stays allowed). `all_threads`: every thread of the process (a kernel's I/O threads run already)."""
     import errno
     import socket
 
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
-    for family in (socket.AF_INET, socket.AF_INET6):
+    if all_threads:
+        rules.set_attr(seccomp.Attr.CTL_TSYNC, 1)
+    for family in (socket.AF_INET, socket.AF_INET6, *((socket.AF_UNIX,) if unix else ())):
         rules.add_rule(seccomp.ERRNO(errno.EACCES), "socket", seccomp.Arg(0, seccomp.EQ, family))
     rules.load()
+
+
+def refuse_unix_sockets(policy):
+    """For the notebook kernel, once its own channels to the grader are open (Unix sockets it
+    made before): no new Unix socket in any of its threads from now on. Returns what could not
+    be enforced, in words ("" when nothing)."""
+    seccomp = _seccomp(policy)
+    if seccomp is None:
+        return "connecting to Unix sockets by path is not refused (no pyseccomp/libseccomp)"
+    _refuse_inet_sockets(seccomp, unix=True, all_threads=True)
+    return ""
 
 
 def _tree_without(root, hidden):

@@ -12,7 +12,9 @@ into the job folder (`landlock/policy.json`, beside a copy of grader/probes/land
 - /proc: readable by the runner (it finds its tasks' leftover processes there); every task gets
   a second Landlock layer without /proc, and so does the kernel; the process status of other
   processes beyond their existence is refused by Landlock's ptrace rule anyway;
-- network: TCP bind and connect refused (ABI 4+);
+- network: TCP bind and connect refused (ABI 4+); with pyseccomp and libseccomp a seccomp filter
+  refuses new IPv4/IPv6 sockets (UDP too) and, in every task and in the kernel once its own
+  channels are open, new Unix sockets (Landlock does not cover connecting to one by path);
 - signals and abstract Unix sockets: only within the probe (ABI 6+); a task is a nested domain,
   so it cannot signal its runner either;
 - as root: every probe runs as an unprivileged uid of its own (see .unprivileged), no
@@ -83,11 +85,11 @@ class LandlockSandbox(SandboxLevel):
         text += ("an unprivileged uid of its own per grading process" if self.root else
                  "it runs as the grader's own user")
         if _seccomp_dir():
-            text += "; a seccomp filter refuses every new IPv4/IPv6 socket (UDP too)"
-        text += ("; not stopped: connecting to Unix sockets by path, seeing which paths exist, and which "
-                 "processes exist (their command lines in /proc, for the runner only); the disk cap is a size "
-                 "watch plus a per-file limit, not a quota")
-        gaps = landlock_rules.missing(self.abi, {"net": True, "scope": True}, bool(_seccomp_dir()))
+            text += ("; a seccomp filter refuses every new IPv4/IPv6 socket (UDP too) and, to student code, every "
+                     "new Unix socket (so none by path either)")
+        text += ("; not stopped: seeing which paths exist, and which processes exist (their command lines in "
+                 "/proc, for the runner only); the disk cap is a size watch plus a per-file limit, not a quota")
+        gaps = landlock_rules.missing(self.abi, {"net": True, "scope": True, "unix": True}, bool(_seccomp_dir()))
         return text + ("; this kernel lacks: " + gaps if gaps else "")
 
     # ------------------------------------------------------------------ level interface
@@ -134,9 +136,12 @@ class LandlockSandbox(SandboxLevel):
         # The second layer (each task, and the kernel): everything the first allows except /proc.
         # (Listed here: the runner may not list / once restricted.)
         tops = [f"/{n}" for n in sorted(os.listdir("/")) if n != "proc"]
-        task_layer = {"read": tops, "write": tops, "hidden": [], "net": True, "scope": True}
+        filter_dir = {"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {}
+        # Student code (each task; the kernel once its channels are open) may not make Unix sockets.
+        task_layer = {"read": tops, "write": tops, "hidden": [], "net": True, "scope": True, "unix": True,
+                      **filter_dir}
         return {"read": read, "expanded": True, "write": write, "hidden": hidden, "net": True, "scope": True,
-                "task_layer": task_layer, **({"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {})}
+                "task_layer": task_layer, **filter_dir}
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
         return limits_and_uid(limits, self.uid, self.gid, self.root)
@@ -169,7 +174,9 @@ class LandlockSandbox(SandboxLevel):
         forbidden = Path(__file__).resolve()
         policy = {"read": [p for p in SYSTEM_DIRS if os.path.isdir(p) and not os.path.islink(p)]
                   + [str(r) for r in interpreter_roots()], "hidden": [str(d) for d in _hidden_site_parts()],
-                  "write": [], "net": True, "scope": True}
+                  "write": [], "net": True, "scope": True,
+                  # the socket filter too, as probes get it: the trial's gaps are then what probes lack
+                  **({"seccomp_dir": _seccomp_dir()} if _seccomp_dir() else {})}
         if forbidden.is_relative_to(Path(sys.prefix)) or forbidden.is_relative_to(Path(sys.base_prefix)):
             policy["hidden"].append(str(forbidden.parent))
         source = Path(landlock_rules.__file__).read_text(encoding="utf-8").split('if __name__ == "__main__"')[0]
@@ -198,12 +205,18 @@ class LandlockSandbox(SandboxLevel):
 @functools.cache  # find_library runs ldconfig: once per process
 def _seccomp_dir() -> str:
     """The folder holding pyseccomp (the `landlock` extra) when it and libseccomp are there."""
+    import ctypes
     import ctypes.util
     import importlib.util
 
     spec = importlib.util.find_spec("pyseccomp")
-    if spec is None or not spec.origin or ctypes.util.find_library("seccomp") is None:
+    if spec is None or not spec.origin:
         return ""
+    if ctypes.util.find_library("seccomp") is None:  # no ldconfig (a slim image): try the soname
+        try:
+            ctypes.CDLL(landlock_rules.SECCOMP_SONAME)
+        except OSError:
+            return ""
     return os.path.dirname(spec.origin)
 
 
