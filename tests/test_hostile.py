@@ -20,6 +20,7 @@ reopen there would corrupt unrelated processes).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -388,35 +389,43 @@ def test_huge_output_is_truncated_not_buffered(grader, level, tmp_path):
 # ---------------------------------------------------------------------- escaping
 
 
-def test_network_connection(grader, level, tmp_path):
+@contextlib.contextmanager
+def recording(listener: socket.socket):
+    """What connects to `listener` (bound by the test) while the block runs: the first 16 bytes
+    each connection sends, in a list filled by a thread."""
     accepted: list[bytes] = []
+    listener.listen(4)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    accepted.append(conn.recv(16))
+                except OSError:
+                    accepted.append(b"")
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield accepted
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_network_connection(grader, level, tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
-        listener.listen(4)
-        listener.settimeout(0.2)
-        stop = threading.Event()
-
-        def accept() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    continue
-                with conn:
-                    conn.settimeout(2)
-                    try:
-                        accepted.append(conn.recv(16))
-                    except OSError:
-                        accepted.append(b"")
-
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        try:
+        with recording(listener) as accepted:
             port = listener.getsockname()[1]
             result = grader.grade(submission(tmp_path, "network", **{"port.txt": str(port)}))
-        finally:
-            stop.set()
-            thread.join(5)
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
     seen = observed(result)
     if level == "bwrap":
@@ -435,34 +444,11 @@ def test_unix_socket_by_path_and_abstract_name(grader, level, tmp_path):
     ssh-agent, a container engine), opened by this test, mode 777 so that only the sandbox can
     refuse it."""
     path = str(tmp_path / "agent.sock")
-    accepted: list[bytes] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(path)
         os.chmod(path, 0o777)
-        listener.listen(4)
-        listener.settimeout(0.2)
-        stop = threading.Event()
-
-        def accept() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    continue
-                with conn:
-                    conn.settimeout(2)
-                    try:
-                        accepted.append(conn.recv(16))
-                    except OSError:
-                        accepted.append(b"")
-
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        try:
+        with recording(listener) as accepted:
             result = grader.grade(submission(tmp_path, "unix_socket", **{"socket.txt": path}))
-        finally:
-            stop.set()
-            thread.join(5)
     assert_score(result, level, MAX - 2, ONLY_PREDICT)
     seen = observed(result)
     if level == "bwrap":  # the path is not in the sandbox's view; abstract names are per network namespace
