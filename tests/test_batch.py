@@ -329,3 +329,40 @@ def test_benchmark_reports_one_and_n_workers_side_by_side():
     assert run.returncode == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(rows) == 2 and rows[0].endswith("| 1.00x |")
+
+
+def test_nothing_a_submission_started_outlives_its_grading(tmp_path):
+    """A process that left its session and its parent (a notebook cell's setsid() grandchild,
+    which outlives the kernel) comes back to the grading worker, its subreaper, and is killed
+    when the submission's grading ends: it would hold the uid's process limit, which every
+    submission shares in a container."""
+    import time
+
+    from grader.batching.pool import run_pool
+
+    marker = tmp_path / "pid"
+
+    def work(_: int) -> int:
+        child = os.fork()
+        if child == 0:
+            if os.fork() == 0:
+                os.setsid()
+                marker.write_text(str(os.getpid()))
+                time.sleep(120)
+            os._exit(0)
+        os.waitpid(child, 0)
+        for _ in range(500):
+            if marker.exists() and marker.read_text():
+                return int(marker.read_text())
+            time.sleep(0.01)
+        raise AssertionError("the grandchild never started")
+
+    got: list[int] = []
+    run_pool(1, 1, work, lambda _, pid: got.append(pid), lambda _, why: pytest.fail(why))
+    for _ in range(500):
+        try:
+            os.kill(got[0], 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {got[0]} outlived the grading that started it")

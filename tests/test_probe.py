@@ -382,3 +382,31 @@ def test_the_font_cache_is_found_and_copied_without_importing_matplotlib(tmp_pat
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "False", out.stderr
     assert (tmp_path / "seed" / "fontlist-v390.json").read_text() == "{}"
+
+
+def test_a_process_start_waits_out_a_neighbours_fork_loop():
+    """EAGAIN (the per-uid process limit, shared by every probe in a container) is another
+    submission's doing: the runner's fork and the grader's start wait for it to pass."""
+    from grader.probes.runner import patiently
+
+    attempts = []
+
+    def start():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return "started"
+
+    assert patiently(start, patience=5) == "started" and len(attempts) == 3
+
+    def never():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    with pytest.raises(BlockingIOError):
+        patiently(never, patience=0.2)  # a limit that never frees: the error, after the patience
+
+    def refused():
+        raise PermissionError(1, "Operation not permitted")
+
+    with pytest.raises(PermissionError):
+        patiently(refused, patience=5)  # anything else fails at once

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection, wait
@@ -193,6 +194,7 @@ def _worker(conn: Connection, inherited: list[Connection], work: Callable[[int],
             message = ("ok", item, work(item))
         except Exception:  # noqa: BLE001 - reported to the parent as a lost item, never swallowed
             message = ("error", item, "internal error while grading: " + traceback.format_exc(limit=5)[-1500:])
+        _end_leftovers()
         try:
             conn.send(message)
         except (OSError, ValueError):
@@ -205,29 +207,54 @@ def _on_terminate(*_: Any) -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM this worker when its parent dies, even by kill -9."""
+    """Linux: SIGTERM this worker when its parent dies, even by kill -9; and make it the child
+    subreaper of everything its grading starts, so that a process a submission left behind
+    (a notebook cell's setsid() child outlives the kernel and its nanny) is still below it."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
 
 
-def kill_descendants(pid: int | None = None) -> None:
-    """SIGKILL every process below `pid` (default: this one). Probes run in their own sessions
-    and their tasks in their own process groups, so killing our group would not reach them;
-    this walks /proc (Linux; elsewhere it does nothing)."""
+def _end_leftovers() -> None:
+    """After a submission: nothing it started outlives its grading (a process left running holds
+    its uid's process limit, which in a container every submission shares). Repeated, because
+    the orphans of a killed process come back to this worker, the subreaper."""
+    for _ in range(50):
+        _reap()
+        if not kill_descendants():
+            break
+        time.sleep(0.002)
+    _reap()
+
+
+def _reap() -> None:
+    """Collect the exit of every child of this worker that has ended (it adopts orphans)."""
+    while hasattr(os, "WNOHANG"):
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def kill_descendants(pid: int | None = None) -> list[int]:
+    """SIGKILL every process below `pid` (default: this one); returns them. Probes run in their
+    own sessions and their tasks in their own process groups, so killing our group would not
+    reach them; this walks /proc (Linux; elsewhere it does nothing)."""
     root = pid or os.getpid()
     children: dict[int, list[int]] = {}
     for stat_file in Path("/proc").glob("[0-9]*/stat"):
         try:
-            text = stat_file.read_text()
-            ppid = int(text.rsplit(")", 1)[1].split()[1])
+            state, ppid = stat_file.read_text().rsplit(")", 1)[1].split()[:2]
         except (OSError, ValueError, IndexError):
             continue
-        children.setdefault(ppid, []).append(int(stat_file.parent.name))
+        if state != "Z":  # a zombie is dead already: its parent collects it
+            children.setdefault(int(ppid), []).append(int(stat_file.parent.name))
     stack, victims = [root], []
     while stack:
         for child in children.get(stack.pop(), []):
@@ -238,3 +265,4 @@ def kill_descendants(pid: int | None = None) -> None:
             os.kill(victim, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    return victims

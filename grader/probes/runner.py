@@ -191,7 +191,7 @@ def run_task(job, probe, task, out_root):
     sys.stdout.flush()
     sys.stderr.flush()
     started = time.monotonic()
-    pid = os.fork()
+    pid = patiently(os.fork)
     if pid == 0:
         _child(job, probe, task, out)  # never returns
     status, detail = _wait(pid, task["timeout"], started, _disk_watch(job, out_root))
@@ -199,6 +199,27 @@ def run_task(job, probe, task, out_root):
     _kill_group(pid)  # anything the task left running in its group dies with it
     _kill_descendants()  # and anything that left the group (setsid, double fork)
     return _collect(job, task, out, status, detail, seconds)
+
+
+PATIENCE = 30.0  # seconds: longer than any task's own time limit
+
+
+def patiently(start, patience=PATIENCE):
+    """start() (a fork, a process start), waiting out EAGAIN. Where every probe runs as one uid
+    (a container, a TA who is not root), the per-uid process limit is shared: another
+    submission's fork loop can exhaust it for a while, until its task ends and its runner kills
+    what it started. That is no fault of this submission, so it waits instead of failing. (The
+    grader's process start uses it too: sandbox/core.py.)"""
+    deadline = time.monotonic() + patience
+    pause = 0.05
+    while True:
+        try:
+            return start()
+        except BlockingIOError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _collect(job, task, out, status, detail, seconds):

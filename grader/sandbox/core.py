@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from grader.probes.runner import patiently
+
 try:
     import resource
 except ImportError:  # Windows: the process level keeps the wall clock and the scrubbed environment
@@ -147,9 +149,9 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
     group = ({"start_new_session": True} if os.name == "posix"
              else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=sandbox.preexec(limits), **group)
+    proc = patiently(lambda: subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                            preexec_fn=sandbox.preexec(limits), **group))
     deadline = time.monotonic() + limits.wall_seconds
     # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
     # kill the task processes that left its session before the group is killed.
