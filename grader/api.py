@@ -30,8 +30,8 @@ __all__ = [
     # errors
     "DataUnavailable", "GraderError", "RubricError",
     # grading
-    "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder", "grade_submission",
-    "load_cluster_config",
+    "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder",
+    "grade_submission", "load_cluster_config",
     # after grading
     "check_manual_sheet", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
     # course material and delivery
