@@ -74,29 +74,38 @@ def pset4_grader(shared_graders):
     return shared_graders("pset4")
 
 
-FIX_ENV = "MLP_GRADER_TEST_BWRAP_FIX"
+FIX_ENV = "MLP_GRADER_TEST_LANDLOCK_FIX"
 
 
 def pytest_configure(config):
-    """With MLP_GRADER_TEST_BWRAP_FIX=1 (CI only), make the folders above the Python installation
-    passable for the sandbox uid once for the whole run, and restore them at its end. Once, in
+    """With MLP_GRADER_TEST_LANDLOCK_FIX=1 (CI's landlock run only), make the folders above the
+    Python installation passable for the sandbox uid once for the whole run, and restore them at
+    its end. The landlock level needs it where Python lives under a closed home (pyenv under
+    root's mode-700 home): it confines probes on the host's own folders. The bwrap level does
+    not: it lays a folder of its own over the closed one (closed-home mode, bwrap.py). Once, in
     the process that starts the run (the xdist controller, or pytest itself without xdist): a
-    fix applied and restored per module raced between parallel workers (one worker restored the
-    mode while another one's bwrap or landlock probes were running). While it holds, the
-    default level of every test is the one a machine without the obstacle would choose."""
+    fix applied and restored per module raced between parallel workers."""
+    config.addinivalue_line("markers", "landlock: runs student code at the landlock level (CI runs these "
+                                       f"with {FIX_ENV}=1 where Python lives under a closed home)")
     if hasattr(config, "workerinput") or os.environ.get(FIX_ENV) != "1" or os.geteuid() != 0:
         return
     changed: list[tuple[Path, int]] = []
-    sb = bwrap.BwrapSandbox()
+    sb = landlock.LandlockSandbox()
     for root in unprivileged.interpreter_roots():
         blocked = unprivileged.blocked_dir(root, sb.uid, sb.gid)
         if blocked is not None and all(blocked != c for c, _ in changed):
             mode = stat.S_IMODE(os.stat(blocked).st_mode)
             os.chmod(blocked, mode | 0o001)
             changed.append((blocked, mode))
-            warnings.warn(f"{FIX_ENV}=1: machine change for the bwrap and landlock tests: chmod o+x {blocked} "
+            warnings.warn(f"{FIX_ENV}=1: machine change for the landlock tests: chmod o+x {blocked} "
                           f"(mode {mode:o} is restored at the end of the run)")
     config._sandbox_fix = changed
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:  # every test of the landlock level, whichever file holds it
+        if "landlock" in item.nodeid or "landlock_sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.landlock)
 
 
 def pytest_unconfigure(config):
@@ -110,7 +119,7 @@ def _level_or_skip(sb, checked: dict, label: str):
     checked.clear()
     ok, reason = sb.available()
     if not ok:
-        hint = "" if os.environ.get(FIX_ENV) else (
+        hint = "" if os.environ.get(FIX_ENV) or label != "landlock" else (
             f" (tests/CI only: set {FIX_ENV}=1 to let the tests apply the fix for the run)")
         pytest.skip(f"{label} level not available: {reason}{hint}")
     return sb

@@ -5,16 +5,16 @@ Each hostile test writes a student `mlp.py` whose import does the hostile thing 
 the sandbox, and the traceback tail that comes back carries what the code saw.
 
 When the level is not available here, these tests are SKIPPED with the reason (never passed).
-On a machine where the Python installation sits in a folder the sandbox uid cannot traverse
-(e.g. pyenv under /root, mode 700), set MLP_GRADER_TEST_BWRAP_FIX=1 to let this module make a
-MACHINE CHANGE for the duration of the test module: `chmod o+x` on that folder (others may pass
-through it, not list it), restored to the original mode afterwards. Meant for CI set-up only.
+Where the Python installation sits in a folder the sandbox uid cannot traverse (pyenv under
+/root, mode 700) and the grader runs as root, they run in bwrap's closed-home mode (bwrap.py);
+no machine change is needed.
 """
 from __future__ import annotations
 
 import json
 import os
 import socket
+import stat
 import tempfile
 import textwrap
 import time
@@ -130,6 +130,45 @@ def test_unreadable_interpreter_names_the_folder_and_the_fix(monkeypatch, workdi
     assert fix.startswith(f"chmod o+x {locked}")
 
 
+def test_closed_home_lays_its_own_folder_and_drops_the_uid_inside(sandbox, workdir, monkeypatch):
+    """Python under a folder the sandbox uid cannot pass through (pyenv in root's mode-700 home):
+    bwrap starts as root, lays an empty read-only tmpfs over that folder with only the Python
+    tree bound inside, and setpriv drops to the sandbox uid before Python; no mode changes."""
+    if os.geteuid() != 0:
+        pytest.skip("closed-home mode is the root grader's: an ordinary user's bwrap binds what that user reaches")
+    home = workdir / "home-of-root"
+    python = home / ".pyenv" / "versions" / "3.x"
+    python.mkdir(parents=True)
+    (python / "marker.txt").write_text("the interpreter tree")
+    (home / "secret.txt").write_text("root's own files")
+    home.chmod(0o700)
+    os.chown(home, 1, 1)  # not a folder of the grader's (those it opens to the sandbox group instead)
+    os.chmod(workdir, 0o755)
+    (workdir / "work").mkdir()
+    real_roots = unprivileged.interpreter_roots()
+    monkeypatch.setattr(bwrap, "interpreter_roots", lambda: [*real_roots, python])
+    assert home in sandbox.closed_home()
+    seen = observe(sandbox, workdir / "work", f"""
+        R['uid'] = os.getuid()
+        R['listing'] = sorted(os.listdir({str(home)!r}))
+        R['marker'] = open({str(python / "marker.txt")!r}).read()
+        R['secret'] = os.path.exists({str(home / "secret.txt")!r})
+        status = open('/proc/self/status').read().splitlines()
+        R['cap_eff'] = [l.split()[1] for l in status if l.startswith('CapEff')][0]
+        R['nnp'] = [l.split()[1] for l in status if l.startswith('NoNewPrivs')][0]
+        try:
+            open({str(home / "planted.txt")!r}, 'w').write('x')
+            R['write'] = 'written'
+        except OSError as exc:
+            R['write'] = type(exc).__name__
+    """)
+    assert seen["uid"] == sandbox.uid and seen["uid"] != 0
+    assert seen["listing"] == [".pyenv"] and seen["marker"] == "the interpreter tree" and seen["secret"] is False
+    assert int(seen["cap_eff"], 16) == 0 and seen["nnp"] == "1" and seen["write"] == "OSError"
+    assert not (home / "planted.txt").exists()
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700  # nothing on the machine changed mode
+
+
 def test_doctor_command_prints_every_level_and_the_install_command(monkeypatch, capsys):
     from grader.cli import main
 
@@ -167,11 +206,17 @@ def test_command_shape(sandbox, workdir):
             (jobdir / name).mkdir()
         args = sandbox.command(["python", "x.py"], jobdir, [jobdir], [workdir])
         joined = " ".join(args)
-        for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--proc /proc", "--dev /dev",
+        closed = sandbox.closed_home()
+        # Closed-home mode (root, Python under a folder the sandbox uid cannot pass): no user
+        # namespace, and the uid drops inside, before Python
+        namespaces = bwrap.ROOT_UNSHARE if closed else ("--unshare-all", "--unshare-user")
+        for flag in (*namespaces, "--die-with-parent", "--new-session", "--proc /proc", "--dev /dev",
                      f"--ro-bind {jobdir} {jobdir}", f"--bind {jobdir / 'out'} {jobdir / 'out'}",
                      f"--bind {workdir} {workdir}", f"--chdir {workdir}"):
             assert flag in joined
-        assert args[-5:] == ["--remount-ro", "/", "--", "python", "x.py"]
+        drop = sandbox._drop(closed)
+        assert bool(drop) == bool(closed) and ("--unshare-user" in args) != bool(closed)
+        assert args[-5 - len(drop):] == ["--remount-ro", "/", "--", *drop, "python", "x.py"]
         # The repository itself, its grader and its reference are never mounted (a virtual
         # environment inside the checkout is: it holds the interpreter).
         mounted = {args[i + 2] for i, a in enumerate(args[:-2]) if a in ("--bind", "--ro-bind")}
@@ -270,7 +315,10 @@ def test_environment_has_no_secret(sandbox, workdir, monkeypatch):
     monkeypatch.setenv("MLP_GRADER_SECRET_TOKEN", "hunter2-secret")
     seen = observe(sandbox, workdir, """
         R['env'] = dict(os.environ)
-        R['init_env'] = open('/proc/1/environ', 'rb').read().decode(errors='replace')
+        try:  # pid 1 is bwrap: the sandbox uid's own in a user namespace, root's in closed-home mode
+            R['init_env'] = open('/proc/1/environ', 'rb').read().decode(errors='replace')
+        except PermissionError:
+            R['init_env'] = 'PermissionError'
     """)
     assert "MLP_GRADER_SECRET_TOKEN" not in seen["env"]
     assert "hunter2" not in json.dumps(seen)

@@ -150,7 +150,15 @@ def _fill(source, target):
         return
     if os.path.isdir(target) and os.listdir(target):
         return
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    os.makedirs(target, exist_ok=True)
+    # Entry by entry: the target's own mode and times stay (in bwrap's closed-home mode it is a
+    # tmpfs root owns, which the probe's uid may write but not chmod)
+    for entry in os.scandir(source):
+        dest = os.path.join(target, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.copytree(entry.path, dest, symlinks=True)
+        else:
+            shutil.copy2(entry.path, dest, follow_symlinks=False)
 
 
 def _snapshot(folders):

@@ -11,12 +11,22 @@ inside. With `disk_bytes` (probes), `out/`, `home/` and the working copy are siz
 mounts instead of host folders (the runner copies the working copy in from a read-only `src/`),
 so a probe cannot fill the host's disk, and what it writes is gone when it ends.
 
-bwrap must not be started as root: a user namespace created by root keeps root's uid on the
-host (it could write root-owned files it can see, and RLIMIT_NPROC does not apply to it). So
-when the grader runs as root, `preexec()` drops to an unused uid (SANDBOX_UID_BASE + the grading
-process's pid, group nogroup) before bwrap starts, and `command()` hands that uid the folders it
-must write and lets it traverse the grader's temporary folders (group permission for nogroup,
-only on folders the grader made under the temp dir).
+bwrap must not be started as root with a user namespace: a user namespace created by root keeps
+root's uid on the host (it could write root-owned files it can see, and RLIMIT_NPROC does not
+apply to it). So when the grader runs as root, `preexec()` drops to an unused uid
+(SANDBOX_UID_BASE + the grading process's pid, group nogroup) before bwrap starts, and
+`command()` hands that uid the folders it must write and lets it traverse the grader's temporary
+folders (group permission for nogroup, only on folders the grader made under the temp dir).
+
+That cannot work where the Python installation lies under a folder the sandbox uid cannot pass
+through (pyenv under root's mode-700 home): bwrap, started as that uid, cannot bind what that uid
+cannot reach. Then (and only then) bwrap starts as root *without* a user namespace ("closed
+home" mode): it lays an empty, read-only tmpfs over each such folder, binds inside it only what
+the probe needs (the Python tree, the data folder), and `setpriv` drops to the sandbox uid with no
+capabilities, no supplementary groups and no_new_privs before the interpreter starts. Nothing on
+the machine changes mode. What this mode does not have: bwrap's --disable-userns (it needs a user
+namespace of bwrap's own), so student code may create a user namespace; the mounts it inherits
+are locked there, so the hidden folders stay hidden.
 """
 from __future__ import annotations
 
@@ -28,16 +38,27 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from grader.errors import GraderError
 from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, site_dirs
 from grader.sandbox.level import SandboxLevel
 from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
-                                         blocked_dir, chown_tree, in_container, interpreter_roots, limits_and_uid,
-                                         reach, read_or_empty, real_path, seccomp_filtered)
+                                         blocked_dir, chown_tree, closed_folders, in_container, interpreter_roots,
+                                         limits_and_uid, may_read, reach, read_or_empty, real_path, seccomp_filtered)
 
+SETPRIV = "/usr/bin/setpriv"  # util-linux: inside the sandbox's /usr, where bwrap would find it anyway
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
 HOME_BYTES = 64 * 1024**2  # with disk_bytes: the tmpfs $HOME (matplotlib's cache, student files)
 TRIAL_SECONDS = 30.0
+# bwrap's options as _passable reads them: modifiers of the next operation, operand counts, and
+# the operations that make a path in the sandbox's tree
+MODIFIERS = ("--perms", "--size")
+ARITY = {"--ro-bind": 2, "--bind": 2, "--symlink": 2, "--tmpfs": 1, "--dev": 1, "--proc": 1, "--dir": 1,
+         "--remount-ro": 1, "--chdir": 1, "--hostname": 1}
+MOUNTS = ("--ro-bind", "--bind", "--symlink", "--tmpfs", "--dev", "--proc", "--dir")
+BINDS = ("--ro-bind", "--bind")
+# Namespaces of the closed-home mode: --unshare-all without the user namespace (root's would map to root)
+ROOT_UNSHARE = ("--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try")
 
 
 _checked: dict[tuple, tuple[bool, str, str]] = {}  # available() runs a trial sandbox once per process
@@ -51,7 +72,9 @@ class BwrapSandbox(SandboxLevel):
     limitations = (
         "bwrap level: unprivileged uid, own user/mount/pid/network namespaces, read-only minimal "
         "filesystem view, no network, rlimits, size-limited private folders; it shares the host kernel "
-        "(no seccomp filter), and the probe's tmpfs folders cost host memory (up to their size limits)"
+        "(no seccomp filter), and the probe's tmpfs folders cost host memory (up to their size limits); "
+        "as root with Python under a folder the sandbox uid cannot pass (closed-home mode), student code may "
+        "create user namespaces of its own (what they inherit stays locked)"
     )
 
     def __init__(self, uid: int | None = None, gid: int | None = None, bwrap: str | None = None) -> None:
@@ -86,17 +109,20 @@ class BwrapSandbox(SandboxLevel):
         readonly = [Path(os.path.abspath(p)) for p in readable]
         readonly = [p for p in readonly if p not in writable and p != jobdir]
         private = bool(disk_bytes) and workdir is not None and (jobdir / "src").is_dir() and self._supports("--size")
+        closed = self.closed_home()
         if self.root:
             for path in writable:  # (in private mode: so that the runner can read src/)
                 chown_tree(path, self.uid, self.gid)
+            if closed:
+                closed = closed_folders([*interpreter_roots(), jobdir, *readonly, *writable], self.uid, self.gid)
             for path in [jobdir, *readonly, *writable]:
-                self._reach(path)
-        args = [self.bwrap, *self._base_args(hidden=_hidden_site_entries(jobdir / "site"))]
+                self._reach(path, closed)
+        args = [self.bwrap, *self._base_args(hidden=_hidden_site_entries(jobdir / "site"), closed=closed)]
         args += ["--ro-bind", real_path(jobdir), str(jobdir)]
         for path in writable:
             if private:
                 size = {jobdir / "out": disk_bytes, jobdir / "home": HOME_BYTES}.get(path, disk_bytes)
-                args += ["--size", str(size), "--tmpfs", str(path)]
+                args += [*self._open_perms(closed, 0o777), "--size", str(size), "--tmpfs", str(path)]
             else:
                 args += ["--bind", real_path(path), str(path)]
         if private:
@@ -105,11 +131,29 @@ class BwrapSandbox(SandboxLevel):
             args += ["--ro-bind", real_path(path), str(path)]
         if workdir is not None:
             args += ["--chdir", str(workdir)]
+        for folder in closed:  # its mount points are made: nothing more is written there
+            args += ["--remount-ro", str(folder)]
         # The root is bwrap's own tmpfs (mount points, no size limit): writes there would cost memory.
-        return args + ["--remount-ro", "/", "--", *argv]
+        return self._passable(args + ["--remount-ro", "/", "--", *self._drop(closed), *argv], closed)
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
-        return limits_and_uid(limits, self.uid, self.gid, self.root)
+        # In closed-home mode bwrap starts as root and setpriv drops the uid inside (see _drop).
+        return limits_and_uid(limits, self.uid, self.gid, self.root and not self.closed_home())
+
+    def closed_home(self) -> list[Path]:
+        """As root: the folders above the Python installation that the sandbox uid cannot pass
+        through (empty where there are none, or where setpriv is missing: then the trial explains)."""
+        if not self.root or not os.access(SETPRIV, os.X_OK):
+            return []
+        return closed_folders(interpreter_roots(), self.uid, self.gid)
+
+    def _drop(self, closed: list[Path]) -> list[str]:
+        """Closed-home mode: the uid switch that preexec makes elsewhere, made inside the sandbox
+        (bwrap runs as root there, and RLIMIT_NPROC binds from here on)."""
+        if not closed:
+            return []
+        return [SETPRIV, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all", "--"]
 
     # ------------------------------------------------------------------ availability
 
@@ -126,8 +170,11 @@ class BwrapSandbox(SandboxLevel):
         if not os.access(self.bwrap, os.X_OK):
             return False, "bubblewrap is not installed.", "apt-get install bubblewrap"
         # The same mounts a probe gets, minus the job: this also proves the interpreter is reachable.
-        trial = [self.bwrap, *self._base_args(hidden=[]), "--remount-ro", "/", "--",
-                 sys.executable, "-I", "-S", "-c", "import os; print(os.getuid())"]
+        closed = self.closed_home()
+        trial = self._passable([self.bwrap, *self._base_args(hidden=[], closed=closed),
+                                *(arg for folder in closed for arg in ("--remount-ro", str(folder))),
+                                "--remount-ro", "/", "--", *self._drop(closed), sys.executable, "-I", "-S", "-c",
+                                "import os; print(os.getuid())"], closed)
         try:
             proc = subprocess.run(trial, stdin=subprocess.DEVNULL, capture_output=True, cwd="/",
                                   env={"PATH": "/usr/bin:/bin"}, timeout=TRIAL_SECONDS,
@@ -138,7 +185,13 @@ class BwrapSandbox(SandboxLevel):
         err = proc.stderr.decode("utf-8", "replace").strip()
         if proc.returncode == 0 and proc.stdout.strip() == str(self.uid).encode():
             version = subprocess.run([self.bwrap, "--version"], capture_output=True, text=True).stdout.strip()
-            return True, f"{version or 'bubblewrap'} works: probes run as uid {self.uid} in their own namespaces.", ""
+            how = ""
+            if closed:
+                how = (f" ({', '.join(map(str, closed))} cannot be passed through by that uid: bwrap starts "
+                       f"as root, lays an empty read-only folder over it with only the Python installation "
+                       f"inside, and drops to uid {self.uid} before Python starts; nothing changes mode)")
+            return (True, f"{version or 'bubblewrap'} works: probes run as uid {self.uid} in their own "
+                          f"namespaces{how}.", "")
         return (False, *self._diagnose(err or f"exit status {proc.returncode}"))
 
     def _diagnose(self, err: str) -> tuple[str, str]:
@@ -177,10 +230,13 @@ class BwrapSandbox(SandboxLevel):
 
     # ------------------------------------------------------------------ mounts
 
-    def _base_args(self, hidden: list[Path]) -> list[str]:
-        args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-        if self._supports("--disable-userns"):  # bubblewrap >= 0.8: no nested user namespaces
-            args.append("--disable-userns")
+    def _base_args(self, hidden: list[Path], closed: list[Path]) -> list[str]:
+        if closed:
+            args = [*ROOT_UNSHARE, "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        else:
+            args = ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+            if self._supports("--disable-userns"):  # bubblewrap >= 0.8: no nested user namespaces
+                args.append("--disable-userns")
         for path in SYSTEM_DIRS:
             if os.path.islink(path):  # merged /usr: /lib -> usr/lib
                 args += ["--symlink", os.readlink(path), path]
@@ -192,11 +248,13 @@ class BwrapSandbox(SandboxLevel):
         sized = self._supports("--size")  # bubblewrap >= 0.7
         args += ["--proc", "/proc", "--dev", "/dev"]
         if sized:
-            args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+            args += [*self._open_perms(closed, 0o1777), "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
         # bwrap's /dev is a tmpfs the sandbox uid owns: without this, files there cost host memory
         args += ["--remount-ro", "/dev"]
         # The private /tmp first: an interpreter in a virtual environment under /tmp is bound on top.
-        args += [*(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
+        args += [*self._open_perms(closed, 0o1777), *(["--size", str(TMP_BYTES)] if sized else []), "--tmpfs", "/tmp"]
+        for folder in closed:  # an empty folder in place of one the sandbox uid cannot pass through
+            args += [*(["--size", str(SHM_BYTES)] if sized else []), "--tmpfs", str(folder)]
         for root in interpreter_roots():
             args += ["--ro-bind", real_path(root), str(root)]
         hidden = [*hidden, *(d / rel for d in site_dirs() for rel in DATASET_ENTRIES)]
@@ -209,6 +267,36 @@ class BwrapSandbox(SandboxLevel):
                 args += ["--ro-bind", "/dev/null", str(entry)]  # on a nodev mount: opening it fails
         return args
 
+    def _passable(self, args: list[str], closed: list[Path]) -> list[str]:
+        """Closed-home mode: bwrap running as root makes the folders that lead to a mount point
+        with mode 0700, which the probe's uid cannot pass; make each one first, with mode 0755."""
+        if not closed or not self._supports("--perms"):
+            return args
+        out, made, trees, i = args[:1], {Path("/")}, set(), 1
+        while i < len(args) and args[i] != "--":
+            start = i
+            while args[i] in MODIFIERS:
+                i += 2
+            option = args[i]
+            operands = args[i + 1:i + 1 + ARITY.get(option, 0)]
+            i += 1 + len(operands)
+            if option in MOUNTS:
+                dest = Path(operands[-1])
+                for parent in reversed(dest.parents):
+                    if parent not in made and not any(parent.is_relative_to(tree) for tree in trees):
+                        out += ["--perms", "0755", "--dir", str(parent)]
+                        made.add(parent)
+                # what was made under a new mount is hidden by it; a bound folder brings its own tree
+                made = {m for m in made if not m.is_relative_to(dest)} | {dest}
+                trees = {t for t in trees if not t.is_relative_to(dest)} | ({dest} if option in BINDS else set())
+            out += args[start:i]
+        return out + args[i:]
+
+    def _open_perms(self, closed: list[Path], mode: int) -> list[str]:
+        """Closed-home mode: bwrap (root) makes each tmpfs root's; the probe's uid must write its own.
+        Only this sandbox's mount namespace sees them."""
+        return ["--perms", f"{mode:o}"] if closed and self._supports("--perms") else []
+
     def _supports(self, option: str) -> bool:
         if self.bwrap not in _help:
             try:
@@ -218,8 +306,13 @@ class BwrapSandbox(SandboxLevel):
                 _help[self.bwrap] = ""
         return option + " " in _help[self.bwrap]
 
-    def _reach(self, path: Path) -> None:
-        reach(path, self.uid, self.gid)
+    def _reach(self, path: Path, closed: list[Path]) -> None:
+        """Under a folder the sandbox lays a tmpfs over, only the bound path's own mode counts."""
+        if not any(folder in Path(real_path(path)).parents or folder in path.parents for folder in closed):
+            reach(path, self.uid, self.gid)
+        elif not may_read(path, self.uid, self.gid):
+            raise GraderError(f"the sandbox user (uid {self.uid}) cannot read {path} (mode "
+                              f"{stat.filemode(os.stat(path).st_mode)}); run `chmod o+rx {path}` or use another folder")
 
 
 def _hidden_site_entries(view: Path) -> list[Path]:

@@ -168,7 +168,9 @@ class LandlockSandbox(SandboxLevel):
                 if blocked is not None:
                     return (False, f"Landlock ABI {self.abi} is present, but the Python installation at {path} is not "
                                    f"reachable by the sandbox user "
-                                   f"(uid {self.uid}): {blocked} has mode {_mode(blocked)}.",
+                                   f"(uid {self.uid}): {blocked} has mode {_mode(blocked)}. Landlock works on "
+                                   f"the host's own folders (no mount namespace to lay another folder over it, "
+                                   f"as the bwrap level does), so the sandbox user must pass through it.",
                             f"chmod o+x {blocked} (others may then pass through it, not list it), or install "
                             f"Python and the grader outside it, e.g. under /opt")
         forbidden = Path(__file__).resolve()

@@ -47,19 +47,43 @@ def reach(path: Path, uid: int, gid: int) -> None:
     """Let the sandbox uid pass through every folder above `path` and read `path` itself.
     Only folders the grader made under the temp dir are changed (group = sandbox gid, g+x);
     anything else it cannot reach is an error the user must fix."""
-    tmp = Path(os.path.realpath(tempfile.gettempdir()))
     real = Path(real_path(path))
     for folder in [*reversed(real.parents), real]:
         want = 0o5 if folder == real else 0o1
         if _may(folder, uid, gid, want) or _has_acl(folder):
             continue
         st = os.stat(folder)
-        if tmp in folder.parents and st.st_uid == os.geteuid() and st.st_mode & 0o070 == 0:
+        if _grader_made(folder):
             os.chown(folder, -1, gid)
             os.chmod(folder, stat.S_IMODE(st.st_mode) | (want << 3))
             continue
         raise GraderError(f"the sandbox user (uid {uid}) cannot reach {path}: {folder} has mode "
                           f"{stat.filemode(st.st_mode)}; run `chmod o+x {folder}` or use another folder")
+
+
+def _grader_made(folder: Path) -> bool:
+    """A folder reach() may open to the sandbox group: the grader's own, under the temp dir."""
+    st = os.stat(folder)
+    tmp = Path(os.path.realpath(tempfile.gettempdir()))
+    return tmp in folder.parents and st.st_uid == os.geteuid() and st.st_mode & 0o070 == 0
+
+
+def closed_folders(paths: list[Path], uid: int, gid: int) -> list[Path]:
+    """The outermost folders above `paths` that uid cannot pass through and reach() would not
+    open: where the bwrap level lays an empty folder of its own (bwrap.py, closed-home mode)."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(os.path.abspath(path))
+        blocked = blocked_dir(path, uid, gid)
+        if blocked is None or blocked == path or _grader_made(blocked):
+            continue
+        if not any(f == blocked or f in blocked.parents for f in found):
+            found = [f for f in found if blocked not in f.parents] + [blocked]
+    return sorted(found)
+
+
+def may_read(path: Path, uid: int, gid: int) -> bool:
+    return _may(Path(real_path(path)), uid, gid, 0o5) or _has_acl(Path(real_path(path)))
 
 
 def interpreter_roots() -> list[Path]:
