@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import stat
 import tempfile
 import textwrap
@@ -413,3 +414,47 @@ def test_engine_grades_reference_full_marks(sandbox, monkeypatch):
     assert result.sandbox == "bwrap"
     assert result.autograded_points == pytest.approx(45.0), [
         (c.id, c.status, c.message) for q in result.questions for c in q.checks if c.points < c.max_points]
+
+
+def test_a_process_limit_held_by_others_is_not_charged(sandbox, workdir, monkeypatch):
+    """Another program holds every process the sandbox uid may have (a neighbour's fork loop
+    where uids are shared: a container, a TA who is not root). The probe cannot start its task
+    however long it waits: the submission is not graded, with the reason, and never scored 0."""
+    if os.geteuid() != 0:
+        pytest.skip("filling another uid's process count needs root")
+    from grader.errors import MachineBusy
+    from grader.probes import runner
+
+    monkeypatch.setattr(runner, "PATIENCE", 1.0)
+    (workdir / "mlp.py").write_text("x = 1\n")
+    uid = sandbox.uid  # (read here: as root it follows the reading process's pid)
+    ready_r, ready_w = os.pipe()
+    filler = os.fork()
+    if filler == 0:  # the other program: the sandbox uid's processes up to the limit, held
+        os.close(ready_r)
+        import resource
+        resource.setrlimit(resource.RLIMIT_NPROC, (unprivileged.NPROC, unprivileged.NPROC))
+        os.setgroups([])
+        os.setgid(sandbox.gid)
+        os.setuid(uid)
+        while True:
+            try:
+                if os.fork() == 0:
+                    time.sleep(120)
+                    os._exit(0)
+            except BlockingIOError:
+                break
+        os.write(ready_w, b"x")
+        time.sleep(120)
+        os._exit(0)
+    os.close(ready_w)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        with pytest.raises(MachineBusy) as caught:
+            run_probe(workdir, "pset4", [Task("import", "import_module", timeout=5)], sandbox)
+        assert str(caught.value).startswith("not graded: the machine could not start a process")
+        assert "no fault of this submission" in str(caught.value)
+    finally:
+        os.close(ready_r)
+        subprocess.run(["pkill", "-KILL", "-U", str(uid)], check=False)
+        os.waitpid(filler, 0)

@@ -840,6 +840,15 @@ def test_batch_with_three_hostile_neighbours_at_landlock(landlock_sandbox, tmp_p
 
 
 @pytest.mark.slow
+def test_a_fork_loop_beside_correct_submissions_at_the_process_level(tmp_path):
+    # The fork loop alone at the process level (where a neighbour's files are not protected, so the
+    # tamperer has no place here), 2 workers: the correct ones lose nothing. The default run covers
+    # the class at bwrap (test_batch_with_three_hostile_neighbours); the container's shared uid is in
+    # test_docker.py.
+    _batch_with_and_without(tmp_path, 3, ("fork_loop",), skip_data=True, level="process")
+
+
+@pytest.mark.slow
 def test_batch_of_twenty_with_five_hostile_neighbours(bwrap_sandbox, tmp_path):
     # The tamperer also overwrites the exported training data where it can (not under bwrap).
     _batch_with_and_without(tmp_path, 20, ("fork_loop", "kill_parent", "tamper_other", "disk_fill",

@@ -15,7 +15,7 @@ from pathlib import Path
 from grader import __version__
 from grader.batching.layouts import Entry
 from grader.batching.pool import run_pool
-from grader.errors import GraderError
+from grader.errors import GraderError, MachineBusy
 from grader.files import atomic_write
 from grader.grading.engine import Grader
 from grader.reporting.report import write_report
@@ -23,7 +23,8 @@ from grader.results import QuestionResult, Result
 from grader.submission import load_submission
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the grader's own code, hashed into grading_hash
-RETRY_ERRORS = ("internal error", "the grading worker")  # a re-run grades these again
+# a re-run grades these again
+RETRY_ERRORS = ("internal error", "the grading worker", MachineBusy.PREFIX)
 
 
 def reusable(grader: Grader, entry: Entry, out: Path, any_sandbox: bool = False) -> Result | None:

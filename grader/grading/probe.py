@@ -23,7 +23,9 @@ import numpy as np
 
 from grader.grading.preload import modules_to_preload
 from grader.kinds.tasks import Task, TaskOutput
-from grader.probes.runner import SPAWN_STARTUP
+from grader.errors import MachineBusy
+from grader.probes import runner as runner_module
+from grader.probes.runner import MACHINE_BUSY, SPAWN_STARTUP
 from grader.sandbox import (Limits, build_site_view, probe_environment, python_executable, run_sandboxed,
                             seed_matplotlib_cache)
 
@@ -81,14 +83,19 @@ def run_probe(workdir: Path, probe: str, tasks: list[Task], sandbox, *, data_dir
             for out in messages.read(stream):
                 on_output(out)
 
-        proc = run_sandboxed(sandbox, [python_executable(), "-I", "-S", "-B",
-                                       str(jobdir / "probe" / "runner.py"), str(jobdir)],
-                             jobdir=jobdir, readable=readable, writable=[workdir], limits=limits,
-                             env=probe_environment(home), cwd=workdir, max_stdout=MAX_STDOUT,
-                             disk_bytes=DISK_BYTES, on_stdout=arrived if on_output else None)
+        try:
+            proc = run_sandboxed(sandbox, [python_executable(), "-I", "-S", "-B",
+                                           str(jobdir / "probe" / "runner.py"), str(jobdir)],
+                                 jobdir=jobdir, readable=readable, writable=[workdir], limits=limits,
+                                 env=probe_environment(home), cwd=workdir, max_stdout=MAX_STDOUT,
+                                 disk_bytes=DISK_BYTES, on_stdout=arrived if on_output else None)
+        except BlockingIOError:
+            raise MachineBusy("the probe's start") from None
         if data_dir is not None and _fingerprint(data_dir) != data_before:
             _discard(data_dir)  # changed by this probe (process level): re-exported for the next one
         outputs, tampered = messages.finish(proc.stdout)
+        if not tampered and any(out.detail == MACHINE_BUSY for out in outputs.values()):
+            raise MachineBusy("a task's start")
         runner_error = proc.stderr.decode("utf-8", "replace")[-2000:]
         if tampered:
             return {t.id: TaskOutput(t.id, "error", detail=TAMPERED) for t in tasks}
@@ -122,7 +129,7 @@ def _prepare_job(jobdir: Path, workdir: Path, probe: str, tasks: list[Task], dat
     job = {"probe": probe, "tasks": task_specs, "site_dirs": site_dirs, "preload": list(preload),
            "workdir": str(workdir), "data_dir": str(data_dir) if data_dir else None,
            "workdir_source": str(jobdir / "src"), "home_seed": str(jobdir / "seed"),
-           "rlimits": sandbox.rlimits, "runner": runner,
+           "rlimits": sandbox.rlimits, "runner": runner, "patience": runner_module.PATIENCE,
            "max_payload": MAX_PAYLOAD, "max_file": MAX_PAYLOAD, "disk_bytes": DISK_BYTES, "max_files": MAX_FILES}
     (jobdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     return job

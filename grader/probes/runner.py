@@ -114,10 +114,15 @@ def main(jobdir):
     baseline = _snapshot(scratch)
     job["task_layer"] = task_layer
     for task in job["tasks"]:
-        if spawn:
-            header, payload = run_task_spawned(job, jobdir, task, out_root)
-        else:
-            header, payload = run_task(job, probe, task, out_root)
+        try:
+            if spawn:
+                header, payload = run_task_spawned(job, jobdir, task, out_root)
+            else:
+                header, payload = run_task(job, probe, task, out_root)
+        except BlockingIOError:  # the uid's process limit stayed full for PATIENCE: not this code's doing
+            header, payload = {"task": task["id"], "status": "error", "detail": MACHINE_BUSY, "error": "",
+                               "log": "", "seconds": 0.0}, b""
+            task = dict(task, gate=True)  # nothing after it could start either
         _remove_new(scratch, baseline)  # every task starts from the same files, within the disk cap
         header["payload"] = len(payload)
         sys.stdout.buffer.write(json.dumps(header).encode() + b"\n" + payload)
@@ -199,7 +204,7 @@ def run_task(job, probe, task, out_root):
     sys.stdout.flush()
     sys.stderr.flush()
     started = time.monotonic()
-    pid = patiently(os.fork)
+    pid = patiently(os.fork, job.get("patience"))
     if pid == 0:
         _child(job, probe, task, out)  # never returns
     status, detail = _wait(pid, task["timeout"], started, _disk_watch(job, out_root))
@@ -209,16 +214,19 @@ def run_task(job, probe, task, out_root):
     return _collect(job, task, out, status, detail, seconds)
 
 
-PATIENCE = 30.0  # seconds: longer than any task's own time limit
+PATIENCE = 30.0  # seconds: longer than any task's own time limit (errors.py says it in words)
+# The detail of a task the runner could not start after PATIENCE; the grader then grades nothing
+# of the submission and says why (grading/probe.py, errors.MachineBusy)
+MACHINE_BUSY = "the runner could not start the task: the process limit stayed full"
 
 
-def patiently(start, patience=PATIENCE):
+def patiently(start, patience=None):
     """start() (a fork, a process start), waiting out EAGAIN. Where every probe runs as one uid
     (a container, a TA who is not root), the per-uid process limit is shared: another
     submission's fork loop can exhaust it for a while, until its task ends and its runner kills
     what it started. That is no fault of this submission, so it waits instead of failing. (The
     grader's process start uses it too: sandbox/core.py.)"""
-    deadline = time.monotonic() + patience
+    deadline = time.monotonic() + (PATIENCE if patience is None else patience)
     pause = 0.05
     while True:
         try:
@@ -267,8 +275,8 @@ def run_task_spawned(job, jobdir, task, out_root):
     extra = ({"start_new_session": True} if os.name == "posix"
              else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
     with open(os.path.join(out, "log.txt"), "wb") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
-                                cwd=job["workdir"], **extra)
+        proc = patiently(lambda: subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                                  close_fds=True, cwd=job["workdir"], **extra), job.get("patience"))
     status, detail = _wait_spawned(proc, task["timeout"] + SPAWN_STARTUP, started, _disk_watch(job, out_root))
     seconds = time.monotonic() - started
     _kill_group(proc.pid) if os.name == "posix" else _kill_quietly(proc)

@@ -41,11 +41,13 @@ from typing import Callable
 from grader.errors import GraderError
 from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, site_dirs
 from grader.sandbox.level import SandboxLevel
-from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
+from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
                                          blocked_dir, chown_tree, closed_folders, in_container, interpreter_roots,
                                          limits_and_uid, may_read, reach, read_or_empty, real_path, seccomp_filtered)
 
-SETPRIV = "/usr/bin/setpriv"  # util-linux: inside the sandbox's /usr, where bwrap would find it anyway
+# util-linux, inside the sandbox's /usr
+SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"
 TMP_BYTES = 64 * 1024**2  # the private /tmp: a tmpfs, so it costs memory outside RLIMIT_AS
 SHM_BYTES = 16 * 1024**2  # /dev/shm (bwrap's /dev is a writable tmpfs without a size otherwise)
 HOME_BYTES = 64 * 1024**2  # with disk_bytes: the tmpfs $HOME (matplotlib's cache, student files)
@@ -138,12 +140,13 @@ class BwrapSandbox(SandboxLevel):
 
     def preexec(self, limits: Limits) -> Callable[[], None]:
         # In closed-home mode bwrap starts as root and setpriv drops the uid inside (see _drop).
-        return limits_and_uid(limits, self.uid, self.gid, self.root and not self.closed_home())
+        closed = bool(self.closed_home())
+        return limits_and_uid(limits, self.uid, self.gid, self.root and not closed, nproc=not closed)
 
     def closed_home(self) -> list[Path]:
         """As root: the folders above the Python installation that the sandbox uid cannot pass
         through (empty where there are none, or where setpriv is missing: then the trial explains)."""
-        if not self.root or not os.access(SETPRIV, os.X_OK):
+        if not self.root or not (os.access(SETPRIV, os.X_OK) and os.access(PRLIMIT, os.X_OK)):
             return []
         return closed_folders(interpreter_roots(), self.uid, self.gid)
 
@@ -152,8 +155,11 @@ class BwrapSandbox(SandboxLevel):
         (bwrap runs as root there, and RLIMIT_NPROC binds from here on)."""
         if not closed:
             return []
+        # The process limit comes after the switch (prlimit): set before it, a uid whose count is
+        # over the limit (a neighbour's fork loop, where uids are shared) makes the exec after
+        # setuid fail with EAGAIN, before the runner could wait it out (probes/runner.py, patiently).
         return [SETPRIV, f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--no-new-privs",
-                "--inh-caps=-all", "--bounding-set=-all", "--"]
+                "--inh-caps=-all", "--bounding-set=-all", "--", PRLIMIT, f"--nproc={NPROC}:{NPROC}", "--"]
 
     # ------------------------------------------------------------------ availability
 

@@ -160,17 +160,19 @@ def seccomp_filtered() -> bool:
     return False
 
 
-def limits_and_uid(limits: Limits, uid: int, gid: int, switch: bool) -> Callable[[], None]:
+def limits_and_uid(limits: Limits, uid: int, gid: int, switch: bool, nproc: bool = True) -> Callable[[], None]:
     """The preexec of the levels that run probes as an unprivileged uid (bwrap, landlock): the
     probe's rlimits (the runner and every task inherit them; tasks lower them further), then, as
-    root, the switch to `uid`/`gid` without supplementary groups."""
+    root, the switch to `uid`/`gid` without supplementary groups. `nproc=False`: the process
+    limit is set later, after a uid switch made elsewhere (bwrap's closed-home mode)."""
 
     def apply() -> None:
         set_rlimit(resource.RLIMIT_AS, limits.memory_bytes + GiB)
         set_rlimit(resource.RLIMIT_FSIZE, limits.max_file_bytes * 4)
         set_rlimit(resource.RLIMIT_CORE, 0)
         set_rlimit(resource.RLIMIT_NOFILE, limits.open_files)
-        set_rlimit(resource.RLIMIT_NPROC, NPROC)
+        if nproc:
+            set_rlimit(resource.RLIMIT_NPROC, NPROC)
         if switch:  # order matters: groups and gid need root, so the uid goes last
             os.setgroups([])
             os.setgid(gid)
