@@ -5,7 +5,9 @@
 #   docker build -t mlp-grader --build-arg WHEELHOUSE=wheelhouse .       # offline: no package index
 # Run (see docs/ta-guide.md, "Docker"):
 #   docker run --rm --network none --memory 4g -v "$PWD/submissions:/submissions:ro" \
-#       -v "$PWD/out:/out" mlp-grader grade /submissions --out /out
+#       -v "$PWD/out:/out" -v mlp-grader-cache:/cache mlp-grader grade /submissions --out /out
+# (/cache: the reference's outputs, kept between runs in the named volume; without it every
+# `docker run --rm` computes them again)
 FROM python:3.11-slim
 
 # Comma-separated datasets to download at build time (mnist, cifar100); empty: none. At run
@@ -22,6 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MLP_GRADER_DATA=/opt/mlp-grader/data \
+    MLP_GRADER_CACHE=/cache \
     MPLCONFIGDIR=/tmp/matplotlib
 
 # bubblewrap: the strongest sandbox level, when the container runtime allows user namespaces
@@ -50,8 +53,8 @@ RUN --mount=type=bind,target=/context \
     fi \
     && rm -rf /src \
     && useradd --create-home --uid 10001 --user-group grader \
-    && mkdir -p /opt/mlp-grader/data \
-    && chown grader /opt/mlp-grader/data
+    && mkdir -p /opt/mlp-grader/data /cache \
+    && chown grader /opt/mlp-grader/data /cache
 
 # Non-root (numeric, so `docker run --user` and Kubernetes can check it); `--user "$(id -u)"`
 # works too, for an output folder owned by the host user: the data folder is world-readable.

@@ -29,9 +29,12 @@ FORMAT = 1  # bump when what is stored changes shape
 
 
 def default_folder() -> Path:
-    from grader.data import DEFAULT_DATA_DIR  # the user's cache folder (MLP_GRADER_DATA moves it)
+    """$MLP_GRADER_CACHE, else reference-outputs/ in the data folder (MLP_GRADER_DATA moves it).
+    Its own variable so that a container can keep it in a volume of its own (the image's data
+    folder holds the baked datasets, which a volume over it would hide)."""
+    from grader.data import DEFAULT_DATA_DIR
 
-    return DEFAULT_DATA_DIR / "reference-outputs"
+    return Path(os.environ.get("MLP_GRADER_CACHE") or DEFAULT_DATA_DIR / "reference-outputs")
 
 
 class ReferenceCache:
@@ -67,6 +70,10 @@ class ReferenceCache:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError, KeyError):
             return None  # missing or damaged: recomputed and stored again
+        try:  # marks it used: what no run uses any more can be found by age and removed
+            os.utime(path)
+        except OSError:
+            pass
         return TaskOutput(task.id, "ok", arrays=arrays, log=meta.get("log", ""), seconds=meta.get("seconds", 0.0))
 
     def store(self, task: Task, output: TaskOutput) -> None:

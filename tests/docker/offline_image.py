@@ -11,12 +11,14 @@ registry or package index reachable from the builds:
 2. wheelhouse: `pip wheel` of the project and everything it needs (and setuptools, which
    building `.` needs), made here with the host's pip into a copy of the build context.
 3. image: the repository's Dockerfile, `--build-arg WHEELHOUSE=wheelhouse`.
-4. test stage: a Containerfile FROM that image, built with the network unshared
-   (`--network=none`), whose one RUN step (as the image's user, uid 10001) runs
-   `mlp-grader doctor`, grades examples/submissions with the image's defaults, and grades a
-   few hostile submissions (tests/docker/hostile_in_image.py). `podman run` cannot start
-   containers on every machine (runc may be refused the default rlimits), so the work happens
-   in a build step and the results are copied out of a created, never started, container.
+4. run: the README's `docker run` line for real (`podman run` with runc, the rlimits a rootful
+   podman needs on such a host, the submissions mounted read-only), on the examples plus a
+   fork loop beside correct pset4 submissions, twice with one reference-cache folder (the
+   second run must reuse every entry); then `mlp-grader doctor` and a few hostile submissions
+   (tests/docker/hostile_in_image.py) in running containers. Where `podman run` cannot start a
+   container (runc refused the rlimits), the same work happens in a test stage's build step
+   (FROM the image, `--network=none`, as the image's user) and its results are copied out of a
+   created, never started, container; the report says which path ran and why.
 5. checks: the results against what must hold (see `check`); every problem is listed.
 
 Exit status 0 when every check holds, 1 otherwise, 2 when a step could not run at all.
@@ -41,6 +43,13 @@ BASE_TAG = "docker.io/library/python:3.11-slim"
 IMAGE_TAG = "localhost/mlp-grader:offline-test"
 STAGE_TAG = "localhost/mlp-grader-teststage:offline-test"
 UID = 10001
+# `podman run` on this kind of host (rootful podman, runc): its default rlimits are refused, these work.
+RUN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096")
+# The README's line (docs/ta-guide.md, "Docker"), with the reference cache's volume
+README_RUN_ARGS = ("--rm", "--network", "none", "--memory", "4g")
+# Beside the examples: a fork loop and correct pset4 submissions, graded by the same 2 workers
+FORK_LOOP = "pset4-zz-hostile-fork-loop"
+NEIGHBOURS = {"pset4-zz-neighbour-loops": "correct_loops", "pset4-zz-neighbour-helpers": "correct_helpers"}
 # The buggy examples' points with the image's defaults (no baked data: the digits and
 # synthetic-cifar stand-ins), as `mlp-grader grade examples/submissions` gives them outside it.
 BUG_POINTS = {"modular-flagged-softmax-no-max": 37, "modular-bug-wd-twice": 32, "pset4-bug-np-float": 3,
@@ -78,11 +87,14 @@ class StepFailed(Exception):
 @dataclass
 class Report:
     base: str = ""  # how the base stand-in was obtained: reused, imported from the cache, built
+    path: str = ""  # "podman run", or the build-step fallback and why
     timings: dict[str, float] = field(default_factory=dict)
     level: str = ""  # the sandbox level the image graded with
     doctor: dict[str, bool] = field(default_factory=dict)
     points: dict[str, float] = field(default_factory=dict)
     hostile: dict[str, float] = field(default_factory=dict)
+    neighbours: dict[str, float] = field(default_factory=dict)  # beside the fork loop
+    cache: dict[str, int] = field(default_factory=dict)  # the reference cache between the two runs
     escaped: list[str] = field(default_factory=list)  # what hostile submissions achieved at a weak level
     problems: list[str] = field(default_factory=list)
 
@@ -190,6 +202,12 @@ def make_stage(work: Path) -> Path:
     stage.mkdir()
     shutil.copytree(REPO / "examples" / "submissions", stage / "submissions",
                     ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    fixtures = REPO / "tests" / "fixtures"
+    shutil.copytree(fixtures / "hostile" / "fork_loop", stage / "submissions" / FORK_LOOP)
+    shutil.copy(fixtures / "hostile" / "_base" / "mlp_base.py", stage / "submissions" / FORK_LOOP)
+    for name, fixture in NEIGHBOURS.items():
+        shutil.copytree(fixtures / "pset4" / fixture, stage / "submissions" / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.md"))
     shutil.copytree(REPO / "tests" / "fixtures" / "hostile", stage / "hostile",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(Path(__file__).with_name("hostile_in_image.py"), stage)
@@ -206,6 +224,56 @@ def copy_out(podman: Podman, work: Path) -> Path:
     finally:
         podman("rm", "--force", name, check=False)
     return work / "out"
+
+
+def run_refused(podman: Podman) -> str:
+    """"" when `podman run` starts a container here, else what stopped it."""
+    run = podman("run", "--rm", *RUN_LIMITS, "--network", "none", "--entrypoint", "true", IMAGE_TAG, check=False)
+    return "" if run.returncode == 0 else run.stdout.strip()[-500:]
+
+
+def owned(path: Path) -> Path:
+    """A host folder the image's user may write (the container runs as uid 10001)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, UID, UID)
+    return path
+
+
+def run_in_containers(podman: Podman, stage: Path, work: Path, log_dir: Path, report: Report) -> Path:
+    """The README's `docker run` twice (a second OUT, the same cache folder), then doctor and
+    the hostile submissions, each in a running container; out/ as the build step leaves it."""
+    out = owned(work / "out")
+    cache = owned(work / "cache")
+    mounts = ("-v", f"{stage / 'submissions'}:/submissions:ro", "-v", f"{cache}:/cache")
+    for run_no, target in ((1, out / "examples"), (2, out / "examples-again")):
+        owned(target)
+        if run_no == 2:  # every entry back-dated: the second run must use (touch) each, and add none
+            before = {p.name for p in cache.iterdir() if not p.name.startswith(".")}
+            for entry in cache.iterdir():
+                os.utime(entry, (1e9, 1e9))
+        with timed(report, f"docker run {run_no}"):
+            graded = podman("run", *README_RUN_ARGS, *RUN_LIMITS, *mounts, "-v", f"{target}:/out", IMAGE_TAG,
+                            "grade", "/submissions", "--out", "/out", check=False,
+                            log=log_dir / f"docker-run-{run_no}.log")
+        if run_no == 1:
+            (out / "grade.log").write_text(graded.stdout)
+            (out / "grade.rc").write_text(f"{graded.returncode}\n")
+        else:
+            after = {p.name: p.stat().st_mtime for p in cache.iterdir() if not p.name.startswith(".")}
+            report.cache = {"entries": len(before), "reused": sum(1 for n in before if after.get(n, 0) > 1e9),
+                            "added": len(set(after) - before), "rc": graded.returncode}
+    shutil.copytree(stage / "hostile", work / "hostile")
+    script = ("mkdir -p /out && id -u > /out/uid"
+              " && python3 -c 'import json, socket; print(json.dumps([n for _, n in socket.if_nameindex()]))'"
+              " > /out/interfaces.json"
+              " && { mlp-grader doctor > /out/doctor.txt 2>&1; echo $? > /out/doctor.rc; }"
+              " && { python3 /opt/offline-test/hostile_in_image.py /hostile /out/hostile.json > /out/hostile.log 2>&1;"
+              " echo $? > /out/hostile.rc; }")
+    with timed(report, "doctor and hostile in a container"):
+        podman("run", *README_RUN_ARGS, *RUN_LIMITS, "-v", f"{work / 'hostile'}:/hostile:ro",
+               "-v", f"{stage / 'hostile_in_image.py'}:/opt/offline-test/hostile_in_image.py:ro",
+               "-v", f"{out}:/out", "--entrypoint", "bash", IMAGE_TAG, "-c", script, log=log_dir / "hostile-run.log")
+    return out
 
 
 # ---------------------------------------------------------------------- 5. the checks
@@ -243,10 +311,18 @@ def check(out: Path, report: Report) -> None:
     for path in sorted((out / "examples").glob("*/result.json")):
         data = json.loads(path.read_text())
         results[data["submission"]] = data
+    beside = {name: results.pop(name) for name in [FORK_LOOP, *NEIGHBOURS] if name in results}
     report.points = {name: data["autograded_points"] for name, data in results.items()}
+    report.neighbours = {name: data["autograded_points"] for name, data in beside.items()}
     if sorted(results) != examples:
         problems.append(f"graded {sorted(results)}, expected every example {examples}")
-    if not re.search(rf"graded {len(examples)}, failed to grade 0,", read(out, "grade.log")):
+    if beside and (set(beside) != {FORK_LOOP, *NEIGHBOURS} or
+                   any(report.neighbours[n] != 45 for n in NEIGHBOURS) or report.neighbours[FORK_LOOP] >= 45):
+        problems.append(f"beside the fork loop: {report.neighbours} (each correct neighbour 45 of 45 expected)")
+    if report.cache and (report.cache["rc"] != 0 or report.cache["entries"] == 0 or report.cache["added"]
+                         or report.cache["reused"] != report.cache["entries"]):
+        problems.append(f"the second `docker run` did not reuse the reference cache: {report.cache}")
+    if not re.search(rf"graded {len(examples) + len(beside)}, failed to grade 0,", read(out, "grade.log")):
         problems.append("the batch summary does not say every example was graded: " + read(out, "grade.log")[-1500:])
     for name, data in results.items():
         if name.endswith("-reference") and not data["autograded_points"] == data["autograded_max"] > 0:
@@ -331,13 +407,19 @@ def run(cache: Path, no_cache: bool, keep: bool, log_dir: Path) -> Report:
             podman("build", "--pull=never", "--format", "docker", "--build-arg", "WHEELHOUSE=wheelhouse",
                    "-t", IMAGE_TAG, *(["--no-cache"] if no_cache else []), "-f", str(context / "Dockerfile"),
                    str(context), log=log_dir / "image-build.log")
-        with timed(report, "test stage"):
-            stage = make_stage(work)
-            # Never from the layer cache: the grading in this step is the test.
-            podman("build", "--pull=never", "--format", "docker", "--network=none", "--no-cache", "-t", STAGE_TAG,
-                   "-f", str(stage / "Containerfile"), str(stage), log=log_dir / "test-stage-build.log")
-            out = copy_out(podman, work)
-            shutil.copytree(out, log_dir / "out", dirs_exist_ok=True)
+        stage = make_stage(work)
+        refused = run_refused(podman)
+        if not refused:
+            report.path = "podman run"
+            out = run_in_containers(podman, stage, work, log_dir, report)
+        else:
+            report.path = f"build step (podman run cannot start a container here: {refused})"
+            with timed(report, "test stage"):
+                # Never from the layer cache: the grading in this step is the test.
+                podman("build", "--pull=never", "--format", "docker", "--network=none", "--no-cache", "-t",
+                       STAGE_TAG, "-f", str(stage / "Containerfile"), str(stage), log=log_dir / "test-stage-build.log")
+                out = copy_out(podman, work)
+        shutil.copytree(out, log_dir / "out", dirs_exist_ok=True)
         check(out, report)
     if not keep:
         podman("rmi", STAGE_TAG, check=False)
@@ -366,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.report:
         args.report.write_text(json.dumps(asdict(report), indent=1))
-    print(f"base: {report.base}\nsandbox level in the image: {report.level} (doctor: {report.doctor})")
+    print(f"base: {report.base}\npath: {report.path}\nsandbox level in the image: {report.level} "
+          f"(doctor: {report.doctor})")
+    print(f"beside the fork loop: {report.neighbours}\nreference cache, second run: {report.cache}")
     print(f"examples: {report.points}\nhostile: {report.hostile}; got through: {report.escaped or 'nothing'}")
     print(f"timings (s): {report.timings}")
     for problem in report.problems:
