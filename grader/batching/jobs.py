@@ -89,6 +89,7 @@ def grade_entry(grader: Grader, entry: Entry, out: Path | None) -> Result:
         result.submission = entry.name
         result.content_hash = entry.content_hash
     result.grading_hash = grading_hash(grader)
+    result.late = dict(entry.late)
     if out is not None:
         write_result(result, out)
     return result
@@ -139,7 +140,7 @@ def ungradable(grader: Grader, entry: Entry, reason: str) -> Result:
     return Result(submission=entry.name, assignment=grader.rubric.assignment, questions=questions,
                   content_hash=entry.content_hash, rubric_hash=grader.rubric.sha256, grader_version=__version__,
                   sandbox=grader.sandbox.name, sandbox_limitations=grader.sandbox.limitations,
-                  notes=list(entry.notes), error=reason)
+                  notes=list(entry.notes), error=reason, late=dict(entry.late))
 
 
 def write_files(files: dict[str, bytes], out: Path) -> None:
