@@ -123,7 +123,7 @@ class Result:
     @property
     def late_penalty(self) -> float:
         """Points taken off the total for lateness (never off a check)."""
-        return self.raw_points * self.late_fraction
+        return round(self.raw_points * self.late_fraction, 4)  # to the 4 decimals points have
 
     @property
     def total_points(self) -> float:
@@ -132,7 +132,7 @@ class Result:
     @property
     def final_autograded_points(self) -> float:
         """The autograded points after the late penalty (what Gradescope's total shows)."""
-        return self.autograded_points * (1.0 - self.late_fraction)
+        return round(self.autograded_points * (1.0 - self.late_fraction), 4)
 
     @property
     def max_points(self) -> float:
