@@ -219,6 +219,26 @@ def make_clone(repo: Path) -> dict[str, str]:
     return commits
 
 
+def test_a_snapshot_runs_nothing_the_clone_configures(tmp_path):
+    repo = tmp_path / "mallory"
+    (repo / "lib").mkdir(parents=True)
+    (repo / "lib" / "helpers.py").write_text("x = 1\n")
+    (repo / ".gitattributes").write_text("* filter=evil\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "one", when="2026-03-01T20:00:00+01:00")
+    ran = tmp_path / "ran"
+    git(repo, "config", "filter.evil.smudge", f"touch {ran}; cat")
+    git(repo, "config", "log.showSignature", "true")
+    git(repo, "config", "gpg.program", f"touch {ran}")
+    commit, _ = commit_time(repo, None)
+    snapshot(repo, commit, tmp_path / "copy")
+    assert sorted(p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*")
+                  if p.is_file()) == [".gitattributes", "lib/helpers.py"]
+    assert (tmp_path / "copy" / "lib" / "helpers.py").read_text() == "x = 1\n"
+    assert not ran.exists()
+
+
 def test_a_clone_as_of_a_time_is_read_from_its_history_without_touching_it(tmp_path):
     repo = tmp_path / "ann"
     commits = make_clone(repo)

@@ -4,21 +4,22 @@ last commit not after TIME, graded from a scratch copy: the student's clone is n
 or Canvas's LATE marker, which says late but not by how much."""
 from __future__ import annotations
 
-import io
 import os
 import subprocess
-import tarfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderError
 from grader.latework.inputs import LateInputError, csv_rows, parse_time
 
 TIME_COLUMNS = ("time", "submitted", "submitted_at")
-# A student's clone is hostile input: no hooks, no fsmonitor, no system or global configuration,
-# and safe.directory for clones that belong to another user.
-GIT = ("git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*")
+# A student's clone is hostile input, its .git/config included: no hooks, no fsmonitor, no
+# signature verification (log.showSignature would run gpg.program), no system or global
+# configuration, and safe.directory for clones that belong to another user. Files are read as
+# raw blobs (see snapshot): no filter a clone configures ever runs.
+GIT = ("git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "log.showSignature=false",
+       "-c", "gpg.program=false", "-c", "safe.directory=*")
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,10 @@ def is_git_clone(folder: Path) -> bool:
     return (Path(folder) / ".git").exists()
 
 
-def _git(folder: Path, *args: str) -> bytes:
+def _git(folder: Path, *args: str, input_bytes: bytes | None = None) -> bytes:
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
-    done = subprocess.run([*GIT, "-C", str(folder), *args], capture_output=True, env=env, timeout=60)
+    done = subprocess.run([*GIT, "-C", str(folder), *args], capture_output=True, env=env, timeout=60,
+                          input=input_bytes)
     if done.returncode != 0:
         raise GraderError(done.stderr.decode(errors="replace").strip().splitlines()[-1:][0] if done.stderr
                           else f"git {args[0]} failed")
@@ -67,9 +69,27 @@ def commit_time(folder: Path, at: datetime | None) -> tuple[str, datetime] | Non
 
 
 def snapshot(folder: Path, commit: str, dest: Path) -> None:
-    """The files of `commit` into the empty folder `dest` (git archive: the clone, its index and
-    its working tree stay as they are). Links and paths that leave `dest` are not extracted."""
-    data = _git(folder, "archive", "--format=tar", commit)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
-        tar.extractall(dest, members=members, filter="data")
+    """The files of `commit` into the empty folder `dest`, read as raw blobs (`ls-tree` and
+    `cat-file`): the clone, its index and its working tree stay as they are, and no filter,
+    attribute or other command the clone's own configuration names is ever run (git archive
+    would run a smudge filter). Links, submodules and paths that would leave `dest` are skipped."""
+    listing = _git(folder, "ls-tree", "-r", "-z", "--full-tree", commit)
+    files = []
+    for item in filter(None, listing.split(b"\0")):
+        meta, _, raw_path = item.partition(b"\t")
+        mode, kind, blob = meta.decode().split()
+        rel = PurePosixPath(raw_path.decode("utf-8", errors="replace"))
+        if kind == "blob" and mode in ("100644", "100755") and not rel.is_absolute() and \
+                not any(part in ("..", ".git", "") for part in rel.parts):
+            files.append((rel, blob))
+    if not files:
+        return
+    data = _git(folder, "cat-file", "--batch", input_bytes=b"".join(f"{blob}\n".encode() for _, blob in files))
+    at = 0
+    for rel, blob in files:
+        header_end = data.index(b"\n", at)
+        size = int(data[at:header_end].split()[2])
+        target = dest.joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[header_end + 1: header_end + 1 + size])
+        at = header_end + 1 + size + 1  # the blob, then a newline
