@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from grader.delivery.gradescope import to_gradescope
+from grader.results import Result
 
 from conftest import PSET4_FIXTURES, REPO
 
@@ -211,6 +213,11 @@ def test_git_times_extensions_and_the_gradebook(late_class, capsys, tmp_path):
     assert [c["points"] for q in bob["questions"] for c in q["checks"] if c["id"] == "sigmoid_toy_loss"] == [2]
     assert bob["late"]["source"].startswith("the date of commit ") and "set by whoever made the commit" in \
         bob["late"]["source"]
+    graded_bob = Result.read_json(out / "bob" / "result.json")
+    gradescope = to_gradescope(graded_bob, 1.0)
+    assert gradescope["score"] == 35.475  # the final points; the checks keep theirs
+    assert [t["score"] for t in gradescope["tests"] if t["name"] == "Q2.1 Toy loss, sigmoid, reg=0.1 (handout value)"
+            ] == [2]
     report = (out / "bob" / "report.html").read_text()
     assert "Late work: submitted 20 h late, one started day: −10 % (−3.94 of 39.42 points)." in report
     index = (out / "index.html").read_text()
