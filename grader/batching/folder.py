@@ -93,8 +93,9 @@ def grade_folder(run: FolderRun) -> BatchSummary:
                 on_warning(f"not graded: {item}")
         groups = _group_by_assignment(found.entries, rubrics, assignment, path)
         # every late-policy input is checked (and git clones snapshotted at --at) before any grading
-        plans: list[LatePlan] = [plan_late(rubrics[name], course.rubric(name), entries, run.late, Path(scratch))
-                                 for name, entries in groups.items()]
+        everyone = {e.name for e in found.entries}
+        plans: list[LatePlan] = [plan_late(rubrics[name], course.rubric(name), entries, run.late, Path(scratch),
+                                           everyone) for name, entries in groups.items()]
         replaced: list[str] = []  # folders whose result this run recomputes or re-decides
         todo: list[tuple[Grader, Entry]] = []
         archive_late: list[tuple[Result, Entry]] = []

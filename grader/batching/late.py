@@ -38,20 +38,19 @@ class LatePlan:
     """The decisions of one assignment's entries, and the bank to write when the batch is done."""
     assignment: str
     bank: Path | None = None
-    spent: dict[tuple[str, str], int] = field(default_factory=dict)
     used: dict[str, int] = field(default_factory=dict)
 
     def finish(self) -> None:
-        if self.bank is not None:
-            write_bank(self.bank, self.spent, self.assignment, self.used)
+        if self.bank is not None:  # read again: another assignment of the batch may have written it
+            write_bank(self.bank, read_bank(self.bank), self.assignment, self.used)
 
 
 def plan_late(rubric: Rubric, rubric_path: Path, entries: list[Entry], options: LateOptions,
-              scratch: Path) -> LatePlan:
-    """Set `entry.late` on each entry (and grade git clones as of --at); raises LateInputError
-    (one line: file and line) before anything is written."""
+              scratch: Path, students: set[str]) -> LatePlan:
+    """Set `entry.late` on each of the assignment's `entries` (and grade git clones as of --at);
+    `students`: everyone in the batch (a file may name students of another assignment). Raises
+    LateInputError (one line: file and line) before anything is written."""
     at = options.at_time()
-    students = {e.name for e in entries}
     policy = load_policy(rubric.late, rubric_path, options.policy)
     if policy is None:
         if options.extensions or options.submitted_at or options.bank:
@@ -68,7 +67,7 @@ def plan_late(rubric: Rubric, rubric_path: Path, entries: list[Entry], options: 
         raise LateInputError(f"{policy.source}: late_day_bank is set: pass --late-day-bank FILE (the CSV kept "
                              "between assignments; a new file is started when it does not exist)")
     spent = read_bank(options.bank) if options.bank else {}
-    plan = LatePlan(rubric.assignment, options.bank, spent)
+    plan = LatePlan(rubric.assignment, options.bank)
     git = _times_from_git([e for e in entries if e.name not in given], at, scratch)
     for entry in entries:
         when = given.get(entry.name) or git.get(entry.name)

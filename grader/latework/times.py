@@ -39,7 +39,8 @@ def read_submitted_at(path: Path, students: set[str]) -> dict[str, SubmissionTim
             raise LateInputError(f"{where}: unknown student {student!r} (not in this batch)")
         if student in found:
             raise LateInputError(f"{where}: {student!r} has a row already")
-        found[student] = SubmissionTime(parse_time(row[column], where), f"{Path(path).name}, line {where.rsplit(':', 1)[1]}")
+        line = where.rsplit(":", 1)[1]
+        found[student] = SubmissionTime(parse_time(row[column], where), f"{Path(path).name}, line {line}")
     return found
 
 
