@@ -95,6 +95,9 @@ class Result:
     # The late policy's decision (grader/latework/decide.py): due, submitted, source, days,
     # bank_used, bank_left, fraction, rule, policy. Empty when the assignment has no policy.
     late: dict[str, Any] = field(default_factory=dict)
+    # check id -> hash of its rubric entry (kind, points, tolerances, inputs): a diff tells a
+    # check whose own entry changed from one a change elsewhere moved
+    check_specs: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -72,6 +72,10 @@ def test_diff_lists_students_on_one_side_and_each_recorded_reason(tmp_path):
     assert reasons(result("x", 1.0, late={"policy": "p1", "fraction": 0.0}),
                    result("x", 1.0, late={"policy": "p2", "fraction": 0.1})) == ["late policy changed"]
     assert reasons(base, result("x", 1.0)) == ["nothing the results record changed (a check that varies between runs?)"]
+    # per check: its own rubric entry, from check_specs
+    write_run(old, [result("fay", 1.0, rubric_hash="r1", check_specs={"c1": "s1"})])
+    write_run(new, [result("fay", 2.0, rubric_hash="r2", check_specs={"c1": "s2"})])
+    assert diff_runs(old, new).describe()[2:4] == ["fay: 1 → 2 (rubric changed)", "  c1: 1 → 2 (its rubric entry changed)"]
     # a history run holds only the students it replaced: the others are neither added nor removed
     assert diff_runs(write_run(tmp_path / "out" / "history" / "run1", [result("ann", 1.0)]), new).describe() == [
         "ann: 1 → 2 (nothing the results record changed (a check that varies between runs?))", "  c1: 1 → 2",

@@ -95,7 +95,7 @@ def test_diff_after_the_rubric_fix_names_the_one_check_it_touched(graded, capsys
     assert main(["diff", str(first), str(mixed), "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "bob: 37.42 → 39.42 (rubric changed)",
-        "  sigmoid_toy_loss: 0 → 2",
+        "  sigmoid_toy_loss: 0 → 2 (its rubric entry changed)",
         "1 changed, 1 unchanged",
         f"wrote {tmp_path / 'diff.html'} and diff.csv",
     ]
@@ -103,7 +103,8 @@ def test_diff_after_the_rubric_fix_names_the_one_check_it_touched(graded, capsys
         assert list(csv.reader(fh)) == [
             ["student", "total before", "total after", "check", "points before", "points after", "status before",
              "status after", "why"],
-            ["bob", "37.42", "39.42", "sigmoid_toy_loss", "0", "2", "failed", "passed", "rubric changed"]]
+            ["bob", "37.42", "39.42", "sigmoid_toy_loss", "0", "2", "failed", "passed",
+             "its rubric entry changed; rubric changed"]]
     html = (tmp_path / "diff.html").read_text()
     assert "1 student changed, 1 unchanged" in html and "sigmoid_toy_loss" in html and "cat" not in html
 
@@ -116,6 +117,7 @@ def test_diff_after_a_resubmission_says_submission_changed(graded, capsys):
     assert printed[0] == "cat: 0 → 39.42 (submission changed)"
     assert printed[-2:] == ["1 changed, 0 unchanged", f"wrote {out / 'diff.html'} and diff.csv"]
     changed = [line.strip().split(":")[0] for line in printed[1:-2]]
+    assert not any("(" in line for line in printed[1:-2])  # no check's own rubric entry changed
     before, after = ({c["id"]: (c["points"], c["status"]) for q in json.loads(path.read_text())["questions"]
                       for c in q["checks"]} for path in (second / "cat" / "result.json", out / "cat" / "result.json"))
     assert set(before.values()) == {(0.0, "error")}  # a syntax error: every check

@@ -68,7 +68,7 @@ def plan_late(rubric: Rubric, rubric_path: Path, entries: list[Entry], options: 
                              "between assignments; a new file is started when it does not exist)")
     spent = read_bank(options.bank) if options.bank else {}
     plan = LatePlan(rubric.assignment, options.bank)
-    git = _times_from_git([e for e in entries if e.name not in given], at, scratch)
+    git = _times_from_git(entries, at, scratch)  # --at applies to every clone; a times file wins for the time
     for entry in entries:
         when = given.get(entry.name) or git.get(entry.name)
         if when is None and entry.late_marker:

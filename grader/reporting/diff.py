@@ -23,6 +23,7 @@ class CheckChange:
     after: float | None
     status_before: str
     status_after: str
+    why: str = ""  # "its rubric entry changed" when the results' check_specs say so
 
 
 @dataclass
@@ -54,7 +55,8 @@ class RunDiff:
         for s in self.changed:
             lines.append(f"{s.student}: {format_points(s.total_before)} → {format_points(s.total_after)} "
                          f"({'; '.join(s.reasons)})")
-            lines += [f"  {c.check}: {format_points(c.before)} → {format_points(c.after)}" for c in s.checks]
+            lines += [f"  {c.check}: {format_points(c.before)} → {format_points(c.after)}"
+                      + (f" ({c.why})" if c.why else "") for c in s.checks]
         lines += [f"{name}: only in {self.old}" for name in self.only_old]
         lines += [f"{name}: only in {self.new}" for name in self.only_new]
         lines.append(f"{len(self.changed)} changed, {self.unchanged} unchanged")
@@ -98,8 +100,11 @@ def compare(folder: str, old: Result, new: Result) -> StudentChange | None:
         a, b = old_checks.get(check_id), new_checks.get(check_id)
         if a and b and abs(a.points - b.points) <= EPSILON and a.status == b.status:
             continue
+        spec_before, spec_after = old.check_specs.get(check_id), new.check_specs.get(check_id)
+        why = ("its rubric entry changed" if spec_before and spec_after and spec_before != spec_after else
+               "new in the rubric" if a is None else "gone from the rubric" if b is None else "")
         checks.append(CheckChange(check_id, (a or b).question, a.points if a else None, b.points if b else None,
-                                  a.status if a else "", b.status if b else ""))
+                                  a.status if a else "", b.status if b else "", why))
     if not checks and abs(old.total_points - new.total_points) <= EPSILON and old.error == new.error:
         return None
     return StudentChange(new.submission, folder, old.total_points, new.total_points, reasons(old, new), checks)
@@ -138,8 +143,8 @@ def write_diff(found: RunDiff, folder: Path) -> tuple[Path, Path]:
         writer.writerow(["student", "total before", "total after", "check", "points before", "points after",
                          "status before", "status after", "why"])
         for s in found.changed:
-            why = "; ".join(s.reasons)
             for c in s.checks or [None]:
+                why = "; ".join([c.why] + s.reasons if c is not None and c.why else s.reasons)
                 writer.writerow([s.student, format_points(s.total_before), format_points(s.total_after),
                                  *(["", "", "", "", ""] if c is None else
                                    [c.check, format_points(c.before), format_points(c.after), c.status_before,
