@@ -20,6 +20,7 @@ from grader.results import CheckResult, QuestionResult, Result, format_points
 
 if TYPE_CHECKING:
     from grader.batching.folder import BatchSummary, Progress
+    from grader.reporting.diff import RunDiff
     from grader.delivery.release import Kit
     from grader.delivery.template import TemplateStatus
     from grader.sandbox.levels import DoctorRow
@@ -33,7 +34,7 @@ __all__ = [
     "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder",
     "grade_submission", "load_cluster_config",
     # after grading
-    "check_manual_sheet", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
+    "check_manual_sheet", "diff_runs", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
     # course material and delivery
     "assign", "build_autograder", "build_kit", "fetch_dataset", "run_autograder",
     # the sandbox
@@ -62,7 +63,9 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
                  on_warning: Callable[[str], None] | None = None, *, jobs: int | None = None,
                  force: bool = False, on_plan: Callable[[int, int, int], None] | None = None,
                  similarity: bool | None = None, boilerplate: tuple[Path, ...] = (),
-                 cluster: ClusterSpec | None = None) -> BatchSummary:
+                 cluster: ClusterSpec | None = None, policy: Path | None = None,
+                 extensions: Path | None = None, submitted_at: Path | None = None, at: str | None = None,
+                 late_day_bank: Path | None = None) -> BatchSummary:
     """Grade `path` into `out_dir`: OUT/<name>/result.json and report.html, OUT/gradebook.csv
     (gradebook-<assignment>.csv per assignment when the folder mixes them) and OUT/index.html.
 
@@ -79,12 +82,22 @@ def grade_folder(path: Path, out_dir: Path, assignment: str | None = None,
     `similarity`: flag pairs of students with similar own code (default: on for more than one
     submission); `boilerplate`: folders of starter code left out of that comparison.
     `cluster`: grade on a Dask cluster instead of local workers (see load_cluster_config).
+    Late work (docs/ta-guide.md, "Late work and extensions"): `policy`, a TOML course file whose
+    [late] table overrides the rubric's; `extensions`, a CSV (student, due or extra_days,
+    multiplier); `submitted_at`, a CSV (student, time); `at`, an ISO 8601 time: git clones are
+    graded as of their last commit not after it; `late_day_bank`, the CSV of late days spent,
+    read and written back. Any problem in them raises one GraderError naming the file and line
+    before anything is graded or written.
+    A result that is recomputed is first copied to OUT/history/<run>/ (OUT/history/index.json).
 
     Returns a grader.batching.folder.BatchSummary (results, reused count, timings)."""
     from grader.batching.folder import FolderRun, grade_folder as grade
+    from grader.batching.late import LateOptions
 
+    late = LateOptions(*(None if p is None else Path(p) for p in (policy, extensions, submitted_at)), at,
+                       None if late_day_bank is None else Path(late_day_bank))
     return grade(FolderRun(path, out_dir, assignment, options, progress, on_warning, jobs, force, on_plan,
-                           similarity, tuple(boilerplate), cluster))
+                           similarity, tuple(boilerplate), cluster, late))
 
 
 def default_jobs() -> int:
@@ -133,6 +146,21 @@ def rebuild_summary(out_dir: Path) -> list[Result]:
     if not results:
         raise GraderError(f"no result.json files under {out_dir}")
     return results
+
+
+def diff_runs(old: Path, new: Path, out_dir: Path | None = None) -> RunDiff:
+    """What changed between two gradings (two OUT folders, or OUT and OUT/history/<run>): per
+    changed student the totals, the changed checks and why; writes diff.html and diff.csv into
+    `out_dir` (default: NEW) and returns the RunDiff (its `describe()`: the lines the CLI prints)."""
+    from grader.reporting.diff import diff_runs as compare, write_diff
+
+    for folder in (old, new):
+        if not Path(folder).is_dir():
+            raise GraderError(f"{folder} is not a folder of graded results" if Path(folder).exists()
+                              else f"no such folder: {folder}")
+    found = compare(Path(old), Path(new))
+    write_diff(found, Path(out_dir) if out_dir is not None else Path(new))
+    return found
 
 
 def check_manual_sheet(csv_path: Path) -> None:

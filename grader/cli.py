@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="regrade every submission (default: keep results whose files, rubric, grader version "
                             "and code, options, dataset and sandbox are unchanged)")
+    late = grade.add_argument_group("late work (see docs/ta-guide.md, \"Late work and extensions\")")
+    late.add_argument("--policy", type=Path, default=None, metavar="TOML",
+                      help="a course file whose [late] table overrides the rubric's")
+    late.add_argument("--extensions", type=Path, default=None, metavar="CSV",
+                      help="per-student extensions: student, due or extra_days, multiplier")
+    late.add_argument("--submitted-at", type=Path, default=None, metavar="CSV",
+                      help="submission times (student, time), e.g. exported from the LMS")
+    late.add_argument("--at", default=None, metavar="TIME",
+                      help="grade each git clone as of its last commit not after TIME (ISO 8601 with a zone)")
+    late.add_argument("--late-day-bank", type=Path, default=None, metavar="CSV",
+                      help="late days spent so far (student, assignment, days): read, and written back")
     where = grade.add_argument_group("grading on a Dask cluster (pip install 'mlp-grader[dask]')")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="grade on an existing Dask cluster, e.g. tcp://head-node:8786")
@@ -91,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="rebuild gradebook.csv and index.html from OUT/*/result.json")
     summary.add_argument("out", type=Path)
     summary.set_defaults(func=cmd_summary)
+
+    diff = sub.add_parser("diff", help="what changed between two gradings (two OUT folders, or OUT and "
+                                       "OUT/history/<run>), and why")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--out", type=Path, default=None, help="folder for diff.html and diff.csv (default: NEW)")
+    diff.set_defaults(func=cmd_diff)
 
     gradescope = sub.add_parser("gradescope", help="Gradescope autograder: build its zip, or run it (on Gradescope)")
     gs = gradescope.add_subparsers(dest="gradescope_command", required=True)
@@ -272,7 +290,9 @@ def cmd_grade(args) -> int:
         summary = api.grade_folder(args.path, args.out, args.assignment, _options(args), bar, warn,
                                jobs=args.jobs, force=args.force, on_plan=bar.plan,
                                similarity=None if args.similarity is None else args.similarity == "on",
-                               boilerplate=tuple(args.boilerplate), cluster=cluster)
+                               boilerplate=tuple(args.boilerplate), cluster=cluster, policy=args.policy,
+                               extensions=args.extensions, submitted_at=args.submitted_at, at=args.at,
+                               late_day_bank=args.late_day_bank)
     except KeyboardInterrupt:
         bar.close()
         print(f"\nmlp-grader: interrupted; finished results are kept in {args.out}: run the same command "
@@ -282,6 +302,8 @@ def cmd_grade(args) -> int:
         bar.close()
     for r in sorted(summary.results, key=lambda r: r.submission):
         state = f"NOT GRADED: {r.error}" if r.error else f"{format_points(r.autograded_points)}/{format_points(r.autograded_max)} autograded"
+        if r.late_penalty or r.late.get("bank_used") or r.late.get("unknown"):
+            state += f"; late: {r.late.get('rule')}"
         print(f"{r.submission:32s} {state}")
     fresh = len(summary.results) - summary.reused
     kept = f" ({fresh} now, {summary.reused} kept from an earlier run)" if summary.reused else ""
@@ -292,6 +314,9 @@ def cmd_grade(args) -> int:
         flagged = len(summary.similarity.pairs)
         print(f"similar code: {flagged} pair{'s' * (flagged != 1)} flagged at {summary.similarity.threshold:g} or above "
               f"(never changes points; side by side in {summary.out_dir}/index.html)")
+    if summary.archived is not None:
+        print(f"the results this run replaced are kept in {summary.archived} (`mlp-grader diff "
+              f"{summary.archived} {summary.out_dir}` shows what changed)")
     results = summary.results
     if args.manual:
         results = api.merge_manual_scores(args.out, args.manual)  # every problem listed, nothing merged on error
@@ -302,6 +327,14 @@ def cmd_grade(args) -> int:
               else " (manual.csv holds scores not merged yet: pass --manual to merge them)"))
     return 0
 
+
+
+def cmd_diff(args) -> int:
+    found = api.diff_runs(args.old, args.new, args.out)
+    for line in found.describe():
+        print(line)
+    print(f"wrote {(args.out or args.new) / 'diff.html'} and diff.csv")
+    return 0
 
 
 def cmd_summary(args) -> int:

@@ -92,6 +92,12 @@ class Result:
     notebook: dict[str, Any] = field(default_factory=dict)
     # Deductions the rubric asks for (e.g. per edited fixed cell): {"reason": str, "points": -x}.
     adjustments: list[dict[str, Any]] = field(default_factory=list)
+    # The late policy's decision (grader/latework/decide.py): due, submitted, source, days,
+    # bank_used, bank_left, fraction, rule, policy. Empty when the assignment has no policy.
+    late: dict[str, Any] = field(default_factory=dict)
+    # check id -> hash of its rubric entry (kind, points, tolerances, inputs): a diff tells a
+    # check whose own entry changed from one a change elsewhere moved
+    check_specs: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -108,9 +114,28 @@ class Result:
         return sum(q.max_points for q in self.questions if not q.manual)
 
     @property
-    def total_points(self) -> float:
+    def raw_points(self) -> float:
+        """The total before the late penalty: the checks' and hand-graded points, adjustments included."""
         earned = sum(q.points or 0.0 for q in self.questions)
         return max(0.0, earned + self.adjustment_points) if self.adjustments else earned
+
+    @property
+    def late_fraction(self) -> float:
+        return float(self.late.get("fraction") or 0.0)
+
+    @property
+    def late_penalty(self) -> float:
+        """Points taken off the total for lateness (never off a check)."""
+        return round(self.raw_points * self.late_fraction, 4)  # to the 4 decimals points have
+
+    @property
+    def total_points(self) -> float:
+        return self.raw_points - self.late_penalty
+
+    @property
+    def final_autograded_points(self) -> float:
+        """The autograded points after the late penalty (what Gradescope's total shows)."""
+        return round(self.autograded_points * (1.0 - self.late_fraction), 4)
 
     @property
     def max_points(self) -> float:
@@ -124,6 +149,9 @@ class Result:
         data["autograded_points"] = self.autograded_points
         data["autograded_max"] = self.autograded_max
         data["total_points"] = self.total_points
+        if self.late:
+            data["raw_points"] = self.raw_points
+            data["late_penalty"] = self.late_penalty
         data["max_points"] = self.max_points
         return data
 

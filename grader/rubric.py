@@ -7,7 +7,7 @@ add up, duplicate ids.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Rubric:
     data: dict[str, Any]
     sha256: str
     total_points: float
+    late: dict[str, Any] = field(default_factory=dict)  # the [late] table (grader/latework/policy.py)
 
     def checks(self) -> list[CheckSpec]:
         return [c for q in self.questions for c in q.checks]
@@ -85,6 +86,7 @@ def load_rubric(path: Path) -> Rubric:
             data=raw.get("data", {}),
             sha256=hashlib.sha256(raw_bytes).hexdigest(),
             total_points=float(meta["total_points"]),
+            late=raw.get("late", {}),
         )
     except KeyError as exc:
         raise RubricError(f"{path}: missing required key {exc}") from exc

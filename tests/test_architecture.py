@@ -20,6 +20,8 @@ SANDBOXED = PACKAGE / "probes"  # runs inside the sandbox as plain scripts: neve
 LAYERS = [
     {"grader", "grader.errors", "grader.files", "grader.parsing", "grader.regions", "grader.rubric",
      "grader.results", "grader.submission", "grader.data", "grader.course"},
+    # a course's rules (late policy, extensions, submission times): data in, decisions out, no grading
+    {"grader.latework"},
     {"grader.probes"},
     {"grader.sandbox"},
     {"grader.kinds"},

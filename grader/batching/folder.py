@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from grader.batching.history import archive
 from grader.batching.jobs import grade_entry, grading_hash, reusable, ungradable, write_files, write_result
+from grader.batching.late import LateOptions, LatePlan, plan_late
 from grader.batching.layouts import Entry, discover_entries
 from grader.batching.pool import default_jobs, kill_descendants, run_pool
 from grader.course import CourseDir, find_course
@@ -43,6 +45,7 @@ class BatchSummary:
     prepare_seconds: float = 0.0
     cluster_seconds: float = 0.0  # starting (or connecting to) the Dask cluster
     similarity: SimilarityReport | None = None  # None when --similarity is off
+    archived: Path | None = None  # OUT/history/<run>: the results this run replaced
 
     @property
     def failed(self) -> list[Result]:
@@ -64,6 +67,7 @@ class FolderRun:
     similarity: bool | None = None
     boilerplate: tuple[Path, ...] = ()
     cluster: ClusterSpec | None = None
+    late: LateOptions = field(default_factory=LateOptions)
 
 
 def grade_folder(run: FolderRun) -> BatchSummary:
@@ -88,7 +92,13 @@ def grade_folder(run: FolderRun) -> BatchSummary:
             if on_warning:
                 on_warning(f"not graded: {item}")
         groups = _group_by_assignment(found.entries, rubrics, assignment, path)
+        # every late-policy input is checked (and git clones snapshotted at --at) before any grading
+        everyone = {e.name for e in found.entries}
+        plans: list[LatePlan] = [plan_late(rubrics[name], course.rubric(name), entries, run.late, Path(scratch),
+                                           everyone) for name, entries in groups.items()]
+        replaced: list[str] = []  # folders whose result this run recomputes or re-decides
         todo: list[tuple[Grader, Entry]] = []
+        archive_late: list[tuple[Result, Entry]] = []
         folders: dict[int, str] = {}
         for name, entries in groups.items():
             grader = stack.enter_context(Grader(name, options, course))
@@ -100,10 +110,17 @@ def grade_folder(run: FolderRun) -> BatchSummary:
                                                         any_sandbox=cluster is not None and not options.sandbox)
                 if previous is None:
                     todo.append((grader, entry))
+                    replaced.append(entry.out_name)
                 else:
+                    if previous.late != entry.late:  # same grading, another late decision: no regrade
+                        archive_late.append((previous, entry))
                     summary.results.append(previous)
                     folders[id(previous)] = entry.out_name
         summary.reused = len(summary.results)
+        summary.archived = archive(out_dir, replaced + [e.out_name for _, e in archive_late])
+        for previous, entry in archive_late:
+            previous.late = entry.late
+            write_result(previous, out_dir / entry.out_name)
         client = None
         if cluster is not None and todo:
             connecting = time.monotonic()
@@ -120,6 +137,8 @@ def grade_folder(run: FolderRun) -> BatchSummary:
             kill_descendants()  # probes run in their own sessions: Ctrl-C does not reach them
             raise
         out_dir.mkdir(parents=True, exist_ok=True)
+        for plan in plans:
+            plan.finish()  # the late-day bank, this assignment's rows replaced
         write_identities({e.name: e.canvas_id for e in found.entries if e.canvas_id}, out_dir)
         summary.similarity = _similarity(groups, rubrics, course, out_dir, run.similarity, run.boilerplate)  # needs the files
     write_outputs(summary.results, out_dir, folders=folders)
@@ -160,6 +179,7 @@ def _run(todo: list[tuple[Grader, Entry]], out_dir: Path, summary: BatchSummary,
         def arrived(i: int, graded) -> None:
             out = out_dir / todo[i][1].out_name
             write_files(graded.files, out)  # figures, executed notebook: before the report that links them
+            graded.result.late = todo[i][1].late
             write_result(graded.result, out)
             summary.prepare_seconds = max(summary.prepare_seconds, graded.prepare_seconds)
             done(i, graded.result)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 from pathlib import Path
 
 from grader import __version__
@@ -90,6 +91,8 @@ def grade_entry(grader: Grader, entry: Entry, out: Path | None) -> Result:
         result.submission = entry.name
         result.content_hash = entry.content_hash
     result.grading_hash = grading_hash(grader)
+    result.late = dict(entry.late)
+    result.check_specs = check_specs(grader)
     if out is not None:
         write_result(result, out)
     return result
@@ -110,6 +113,12 @@ def grading_hash(grader: Grader) -> str:
     code = _tree_hash((PACKAGE, "*.py"), (grader.course.reference(grader.rubric.assignment), "*"),
                       *((path, "") for path in grader.provided_files().values()))
     return hashlib.sha256(f"{code}\0{sorted(options.items())!r}".encode()).hexdigest()
+
+
+def check_specs(grader: Grader) -> dict[str, str]:
+    """Each check's rubric entry, hashed (Result.check_specs)."""
+    return {c.id: hashlib.sha256(json.dumps(dataclasses.asdict(c), sort_keys=True, default=str).encode()).hexdigest()[:16]
+            for c in grader.rubric.checks()}
 
 
 @functools.cache
@@ -140,7 +149,7 @@ def ungradable(grader: Grader, entry: Entry, reason: str) -> Result:
     return Result(submission=entry.name, assignment=grader.rubric.assignment, questions=questions,
                   content_hash=entry.content_hash, rubric_hash=grader.rubric.sha256, grader_version=__version__,
                   sandbox=grader.sandbox.name, sandbox_limitations=grader.sandbox.limitations,
-                  notes=list(entry.notes), error=reason)
+                  notes=list(entry.notes), error=reason, late=dict(entry.late), check_specs=check_specs(grader))
 
 
 def write_files(files: dict[str, bytes], out: Path) -> None:

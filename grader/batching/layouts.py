@@ -59,6 +59,8 @@ class Entry:
     content_hash: str = ""  # Submission.content_hash, or the zip's own sha256 when it is unreadable
     out_name: str = ""  # its folder under the output folder: safe_name, unique in the batch
     canvas_id: str = ""  # Canvas's user id from the export's file names (for its grade import)
+    late_marker: bool = False  # Canvas named a file _LATE_: late, by a time the export does not give
+    late: dict = field(default_factory=dict)  # the late-policy decision (grader/latework/decide.py)
 
 
 @dataclass
@@ -319,6 +321,7 @@ def _canvas_entry(student: str, files: list[Path], scratch: Path, markers: tuple
     entry.notes.insert(0, f"Canvas export: {'; '.join(renamed) or 'no files'}")
     if late:
         entry.notes.append("marked LATE by Canvas")
+        entry.late_marker = True
     if left_out:
         entry.notes.append(f"left out: {', '.join(left_out)}")
     _hash_folder(entry)

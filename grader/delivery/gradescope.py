@@ -281,5 +281,6 @@ def to_gradescope(result: Result, seconds: float) -> dict[str, Any]:
     if manual:
         lines.append(f"Written questions ({', '.join(manual)}) are graded by hand, separately.")
     lines.append(f"Dataset: {result.dataset or 'none'}. Sandbox: {result.sandbox}. Grader {result.grader_version}.")
-    return {"score": round(result.autograded_points, 4), "execution_time": round(seconds),
+    # the total after a late penalty, when the result has one (the checks keep their points)
+    return {"score": round(result.final_autograded_points, 4), "execution_time": round(seconds),
             "output": "\n".join(lines), "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}

@@ -21,16 +21,22 @@ HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
 def write_gradebook(results: list[Result], path: Path) -> Path:
-    """One row per student, a column per question, the totals, and a points-possible row."""
+    """One row per student, a column per question, the totals, and a points-possible row. With a
+    late policy: the raw points, late days, bank days, the penalty and the rule applied, and
+    `total` is the final points (the penalty applies to the total only)."""
     questions = question_columns(results)
-    header = ["student", *[q for q, _ in questions], "autograded", "total", "status"]
+    late = any(r.late for r in results)
+    late_header = ["raw", "late days", "bank days used", "bank days left", "late penalty"] if late else []
+    header = ["student", *[q for q, _ in questions], "autograded", *late_header, "total", "status",
+              *(["late rule"] if late else [])]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = SpreadsheetSafeWriter(fh)
         writer.writerow(header)
         if results:
             possible = results[0]
-            writer.writerow(["Points Possible", *[f"{m:g}" for _, m in questions],
-                             f"{possible.autograded_max:g}", f"{possible.max_points:g}", ""])
+            writer.writerow(["Points Possible", *[f"{m:g}" for _, m in questions], f"{possible.autograded_max:g}",
+                             *([f"{possible.max_points:g}", "", "", "", ""] if late else []),
+                             f"{possible.max_points:g}", "", *([""] if late else [])])
         for r in sorted(results, key=lambda r: r.submission):
             by_id = {q.id: q for q in r.questions}
             cells = []
@@ -38,8 +44,18 @@ def write_gradebook(results: list[Result], path: Path) -> Path:
                 q = by_id.get(qid)
                 cells.append("" if q is None or q.points is None else f"{q.points:g}")
             status = "error: " + r.error if r.error else "graded"
-            writer.writerow([r.submission, *cells, f"{r.autograded_points:g}", f"{r.total_points:g}", status])
+            late_cells = [f"{r.raw_points:g}", *late_day_cells(r), f"{r.late_penalty:g}"] if late else []
+            writer.writerow([r.submission, *cells, f"{r.autograded_points:g}", *late_cells, f"{r.total_points:g}",
+                             status, *([r.late.get("rule", "")] if late else [])])
     return path
+
+
+def late_day_cells(result: Result) -> list[str]:
+    """Late days, bank days used, bank days left ("" where the policy has no bank or no time was known)."""
+    late = result.late
+    days = "" if not late or (late.get("unknown") and not late.get("days")) else str(late.get("days", 0))
+    left = late.get("bank_left")
+    return [days, str(late.get("bank_used", 0)) if left is not None else "", "" if left is None else str(left)]
 
 
 def question_columns(results: list[Result]) -> list[tuple[str, float]]:

@@ -73,6 +73,9 @@ class AssignmentSummary:
     flagged: list[tuple[Result, list[str]]] = field(default_factory=list)
     question_titles: dict[str, str] = field(default_factory=dict)
     canvas_gradebook: str = ""  # the Canvas import file, when the batch came from a Canvas export
+    late: list[Result] = field(default_factory=list)  # late (or late by an unknown time), with the rule
+    late_unknown: list[Result] = field(default_factory=list)  # Canvas's LATE marker alone: to check
+    late_note: str = ""  # a policy, and nobody late or no times given: one sentence
 
     @property
     def flag_count(self) -> dict[str, int]:
@@ -95,6 +98,11 @@ def summarise(results: list[Result], assignment: str, gradebook: str) -> Assignm
     s.slowest = sorted((r for r in rows if r.timings.get("total")), key=lambda r: -r.timings["total"])[:SLOWEST]
     s.flagged = [(r, texts) for r in rows if (texts := flag_texts(r))]
     s.question_titles = {q.id: q.title for r in rows for q in r.questions}
+    s.late = [r for r in rows if r.late.get("days") or r.late.get("unknown")]
+    s.late_unknown = [r for r in rows if r.late.get("unknown")]
+    if not s.late and any(r.late for r in rows):
+        s.late_note = ("no submission times were given: no late penalty"
+                       if all(not r.late.get("source") for r in rows if r.late) else "nobody was late")
     if graded:
         s.question_rates = _question_rates(graded)
         s.check_rates = _check_rates(graded)
