@@ -19,10 +19,10 @@ import pytest
 
 from grader import api
 from grader.cli import main
-from grader.delivery.feedback import STAGES, read_results, student_text, student_view
+from grader.delivery.feedback import STAGES, embedded_figures, read_results, student_text, student_view
 from grader.errors import GraderError
 from grader.files import SpreadsheetSafeWriter
-from grader.results import CheckResult, Result
+from grader.results import CheckResult, QuestionResult, Result
 
 from conftest import FIXTURES, REPO
 
@@ -285,3 +285,47 @@ def test_student_text_per_details_and_the_hint():
     result = Result("s", "a", [])
     with pytest.raises(GraderError, match="unknown stage 'draft'"):
         student_view(result, "draft")
+
+
+def test_figures_of_checks_shown_in_full_are_embedded_and_nothing_outside_the_folder(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    folder = tmp_path / "alice"
+    (folder / "figures").mkdir(parents=True)
+    (folder / "figures" / "shown-curves.png").write_bytes(png)
+    (folder / "figures" / "later-curves.png").write_bytes(png)
+    (tmp_path / "secret.png").write_bytes(png)
+    (folder / "figures" / "link-curves.png").symlink_to(tmp_path / "secret.png")
+    checks = [CheckResult(c, "Q", f"title of {c}", 1, 1, "passed", "ok", visibility)
+              for c, visibility in (("shown", "visible"), ("later", "after_published"), ("link", "visible"))]
+    result = Result("alice", "a", [QuestionResult("Q", "Q", 3, False, 3, checks)],
+                    figures={f"{c}: training curves": f"figures/{c}-curves.png" for c in ("shown", "later", "link")}
+                    | {"shown: weights": "../secret.png"})
+    page = student_view(result, "after-due")
+    assert embedded_figures(result, folder, page) == [
+        ("title of shown: training curves", "data:image/png;base64," + base64.b64encode(png).decode())]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
+    import test_summary_browser as sb
+
+    if not (sb.CHROMIUM.exists() and sb.CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    yield from sb.browser.__wrapped__()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_pages_in_the_browser_load_offline_without_errors_and_fit_the_width(pages, browser, width):
+    from test_summary_browser import _console_errors, _open
+
+    for stage in ("before-due", "published+model"):
+        driver = _open(browser, pages[stage] / "alice.html", width)
+        assert _console_errors(driver) == [], stage
+        assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0, stage
+        # nothing wider than the window (a phone never scrolls sideways), text at a readable size
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (stage, width, overflow)
+        size = driver.execute_script("return parseFloat(getComputedStyle(document.querySelector('.check')).fontSize)")
+        assert size >= 14, (stage, size)
+        assert driver.find_element("css selector", "h1").text == "a1: feedback for alice"
