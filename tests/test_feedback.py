@@ -131,6 +131,8 @@ def graded(course, tmp_path_factory):
         for row in rows:
             if row[:2] == ["alice", "P1A"]:
                 row[3:5] = ["1.5", '<script>alert("x")</script> =HYPERLINK("http://x") right idea, say why 2x']
+            if row[:2] == ["alice", "P1B"]:  # a comment a spreadsheet would take for a formula
+                row[3:5] = ["2", "=1+1 is not the mean, see lecture 2"]
             writer.writerow(row)
     return out
 
@@ -185,6 +187,7 @@ def test_what_the_published_page_says(pages):
     # the TA's score and comment, escaped; the written answer as the student wrote it
     assert "1.5 / 10" in html and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; =HYPERLINK(" in html
     assert "<script" not in html and "<math" in html
+    assert '<p class="comment">=1+1 is not the mean, see lecture 2</p>' in html
     # hidden checks: counted in the total, never itemised
     assert "10 points come from checks that are not shown; their points are in the total." in html
     assert html.count("1 check not shown: 0 / 5 points.") == 2  # P3B_code, P3C
@@ -201,7 +204,7 @@ def test_before_the_due_date_the_page_says_what_is_still_to_be_decided(pages, gr
     shown = [c for c in result.checks() if c.visibility == "visible"]
     assert (f"Checks shown so far: <strong>{sum(c.points for c in shown):g} / {sum(c.max_points for c in shown):g}"
             in html)
-    assert "1.5 / 10" not in html and "right idea" not in html  # the TA's grading: once published
+    assert "1.5 / 10" not in html and "right idea" not in html and "lecture 2" not in html  # once published
 
 
 def test_index_csv_and_the_canvas_zip(pages, graded):
@@ -209,7 +212,7 @@ def test_index_csv_and_the_canvas_zip(pages, graded):
     rows = list(csv.reader((folder / "index.csv").open()))
     totals = {r.submission: r.total_points for r in read_results(graded).values()}
     assert rows[0] == ["student", "file", "total"]
-    assert rows[1:] == [["alice", "alice.html", f"{totals['alice'] + 1.5:g}"], ["carol", "carol.html", "0"],
+    assert rows[1:] == [["alice", "alice.html", f"{totals['alice'] + 3.5:g}"], ["carol", "carol.html", "0"],
                         [OTHER, f"{OTHER}.html", f"{totals[OTHER]:g}"]]
     with zipfile.ZipFile(folder / "canvas-feedback.zip") as zf:
         assert sorted(zf.namelist()) == ["alice_1001_9001_feedback.html", f"{OTHER}_LATE_1002_9003_feedback.html"]
@@ -329,3 +332,15 @@ def test_pages_in_the_browser_load_offline_without_errors_and_fit_the_width(page
         size = driver.execute_script("return parseFloat(getComputedStyle(document.querySelector('.check')).fontSize)")
         assert size >= 14, (stage, size)
         assert driver.find_element("css selector", "h1").text == "a1: feedback for alice"
+
+
+def test_a_batch_graded_before_the_prefixes_were_kept_names_pages_by_user_id(graded, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(graded, out)
+    assert json.loads((out / "canvas-names.json").read_text()) == {
+        "alice": "alice_1001_9001", OTHER: f"{OTHER}_LATE_1002_9003"}
+    (out / "canvas-names.json").unlink()
+    run = api.write_feedback(out, tmp_path / "fb")
+    with zipfile.ZipFile(run.canvas_zip) as zf:
+        assert sorted(zf.namelist()) == ["alice_1001_feedback.html", f"{OTHER}_1002_feedback.html"]
+    assert run.not_in_canvas == ["carol"]

@@ -32,8 +32,6 @@ from pathlib import Path
 from grader.errors import GraderError
 from grader.files import SpreadsheetSafeWriter, safe_name
 from grader.reporting.gradebooks import read_canvas_names, read_identities
-from grader.reporting.manual import merge_manual
-from grader.reporting.render import ENV
 from grader.results import SCHEMA_VERSION, CheckResult, Result
 
 STAGES = ("before-due", "after-due", "published")
@@ -182,6 +180,8 @@ def _shown_check(c: CheckResult) -> ShownCheck:
 
 
 def render_page(page: StudentPage) -> str:
+    from grader.reporting.render import ENV  # here: Gradescope's run imports student_text only
+
     return ENV.get_template("feedback.html.j2").render(page=page, stages=STAGES)
 
 
@@ -221,6 +221,8 @@ def read_results(out_dir: Path) -> dict[str, Result]:
 def with_manual_scores(results: dict[str, Result], out_dir: Path) -> tuple[dict[str, Result], bool]:
     """The TA's scores and comments of OUT/manual.csv merged in memory (checked as `merge`
     checks them: any problem is an error, nothing is half-merged); as they are without it."""
+    from grader.reporting.manual import merge_manual
+
     sheet = Path(out_dir) / "manual.csv"
     if not sheet.is_file():
         return results, False
