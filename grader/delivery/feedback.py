@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.files import SpreadsheetSafeWriter, safe_name
+from grader.files import SpreadsheetSafeWriter
 from grader.reporting.gradebooks import read_canvas_names, read_identities
 from grader.results import SCHEMA_VERSION, CheckResult, Result
 
@@ -118,7 +118,7 @@ class StudentPage:
 class FeedbackRun:
     """What `write_feedback` wrote."""
     folder: Path
-    pages: dict[str, str]  # student -> page file name in folder
+    pages: dict[str, str]  # page file in folder (OUT's folder of the student + .html) -> student
     canvas_zip: Path | None = None
     not_in_canvas: list[str] = field(default_factory=list)  # graded, but the Canvas export does not name them
     manual_merged: bool = False  # OUT/manual.csv was read
@@ -182,7 +182,7 @@ def _shown_check(c: CheckResult) -> ShownCheck:
 def render_page(page: StudentPage) -> str:
     from grader.reporting.render import ENV  # here: Gradescope's run imports student_text only
 
-    return ENV.get_template("feedback.html.j2").render(page=page, stages=STAGES)
+    return ENV.get_template("feedback.html.j2").render(page=page)
 
 
 # ---------------------------------------------------------------- reading OUT
@@ -263,27 +263,25 @@ def write_feedback(out_dir: Path, to: Path, stage: str = "published", model_answ
     out_dir, to = Path(out_dir), Path(to)
     results, merged = with_manual_scores(read_results(out_dir), out_dir)
     _check_target(out_dir, to)
-    pages: dict[str, StudentPage] = {}
+    pages: dict[str, StudentPage] = {}  # by OUT's folder, unique in the batch (two students may share a name)
     html: dict[str, str] = {}
-    names: dict[str, str] = {}
-    used: set[str] = set()
     for folder_name, result in sorted(results.items()):
         page = student_view(result, stage, model_answers)
         page.figures = embedded_figures(result, out_dir / folder_name, page)
-        file = _unique(safe_name(result.submission) + ".html", used)
-        pages[result.submission], html[file], names[result.submission] = page, render_page(page), file
+        pages[folder_name], html[folder_name] = page, render_page(page)
     to.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{to.name}.", dir=to.parent))
     try:
-        for file, text in html.items():
-            (scratch / file).write_text(text, encoding="utf-8")
-        _write_index(scratch / "index.csv", pages, names)
-        canvas_zip, not_in_canvas = _write_canvas_zip(scratch / CANVAS_ZIP, out_dir, html, names)
+        for folder_name, text in html.items():
+            (scratch / f"{folder_name}.html").write_text(text, encoding="utf-8")
+        _write_index(scratch / "index.csv", pages)
+        canvas_zip, not_in_canvas = _write_canvas_zip(scratch / CANVAS_ZIP, out_dir, pages, html)
         _replace_folder(scratch, to)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return FeedbackRun(to, names, to / CANVAS_ZIP if canvas_zip else None, not_in_canvas, merged)
+    return FeedbackRun(to, {f"{folder_name}.html": page.student for folder_name, page in pages.items()},
+                       to / CANVAS_ZIP if canvas_zip else None, not_in_canvas, merged)
 
 
 def _check_target(out_dir: Path, to: Path) -> None:
@@ -297,28 +295,21 @@ def _check_target(out_dir: Path, to: Path) -> None:
     if target.is_dir():
         strangers = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix in (".html", ".csv", ".zip"))]
         if strangers or (any(target.iterdir()) and not (target / "index.csv").is_file()):
-            raise GraderError(f"--to {to} exists and holds more than feedback pages ({', '.join(strangers[:3]) or 'no index.csv'}): "
+            found = ", ".join(strangers[:3]) or "no index.csv"
+            raise GraderError(f"--to {to} exists and holds more than feedback pages ({found}): "
                               "choose a new folder or empty it")
 
 
-def _unique(name: str, used: set[str]) -> str:
-    stem, n, candidate = name[:-len(".html")], 1, name
-    while candidate in used or candidate == "index.csv":
-        n += 1
-        candidate = f"{stem}-{n}.html"
-    used.add(candidate)
-    return candidate
-
-
-def _write_index(path: Path, pages: dict[str, StudentPage], names: dict[str, str]) -> None:
+def _write_index(path: Path, pages: dict[str, StudentPage]) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = SpreadsheetSafeWriter(fh)
         writer.writerow(["student", "file", "total"])
-        for student in sorted(pages):
-            writer.writerow([student, names[student], f"{pages[student].page_total:g}"])
+        for folder_name, page in sorted(pages.items(), key=lambda kv: (kv[1].student, kv[0])):
+            writer.writerow([page.student, f"{folder_name}.html", f"{page.page_total:g}"])
 
 
-def _write_canvas_zip(path: Path, out_dir: Path, html: dict[str, str], names: dict[str, str]) -> tuple[bool, list[str]]:
+def _write_canvas_zip(path: Path, out_dir: Path, pages: dict[str, StudentPage],
+                      html: dict[str, str]) -> tuple[bool, list[str]]:
     """Canvas's re-upload zip when the batch came from a Canvas export: each page named with
     the export's prefix of that student's files; students the export does not name are
     returned, not guessed."""
@@ -327,13 +318,13 @@ def _write_canvas_zip(path: Path, out_dir: Path, html: dict[str, str], names: di
         prefixes = {student: f"{student}_{uid}" for student, uid in read_identities(out_dir).items()}
     if not prefixes:
         return False, []
-    missing = sorted(s for s in names if s not in prefixes)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for student in sorted(s for s in names if s in prefixes):
-            zf.writestr(f"{prefixes[student]}_feedback.html", html[names[student]])
+        for folder_name, page in sorted(pages.items()):
+            if page.student in prefixes:
+                zf.writestr(f"{prefixes[page.student]}_feedback.html", html[folder_name])
     path.write_bytes(buffer.getvalue())
-    return True, missing
+    return True, sorted(page.student for page in pages.values() if page.student not in prefixes)
 
 
 def _replace_folder(new: Path, target: Path) -> None:
