@@ -21,6 +21,7 @@ from grader.results import CheckResult, QuestionResult, Result, format_points
 if TYPE_CHECKING:
     from grader.batching.folder import BatchSummary, Progress
     from grader.reporting.diff import RunDiff
+    from grader.delivery.feedback import FeedbackRun
     from grader.delivery.release import Kit
     from grader.delivery.template import TemplateStatus
     from grader.sandbox.levels import DoctorRow
@@ -34,7 +35,8 @@ __all__ = [
     "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder",
     "grade_submission", "load_cluster_config",
     # after grading
-    "check_manual_sheet", "diff_runs", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
+    "check_manual_sheet", "diff_runs", "merge_manual_scores", "rebuild_summary", "write_feedback",
+    "write_manual_sheet",
     # course material and delivery
     "assign", "build_autograder", "build_kit", "fetch_dataset", "run_autograder",
     # the sandbox
@@ -187,6 +189,18 @@ def write_manual_sheet(results: list[Result], out_dir: Path) -> Path | None:
     from grader.reporting.manual import write_manual_sheet as write
 
     return write(results, out_dir)
+
+
+def write_feedback(out_dir: Path, to: Path, stage: str = "published", model_answers: bool = False) -> FeedbackRun:
+    """A self-contained feedback page per student of OUT (no regrading) in the folder `to`:
+    what the rubric's visibility lets a student see at `stage` (before-due, after-due,
+    published), the TA's scores and comments of OUT/manual.csv, the model answers only when
+    published and asked for; index.csv (student, file, total) and, for a batch graded from a
+    Canvas export, canvas-feedback.zip for Canvas's "Re-Upload Submissions". All pages appear at
+    once or none does."""
+    from grader.delivery.feedback import write_feedback as write
+
+    return write(out_dir, to, stage, model_answers)
 
 
 def assign(assignment: str | None = None, check: bool = False) -> list[TemplateStatus]:

@@ -109,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", type=Path)
     diff.add_argument("--out", type=Path, default=None, help="folder for diff.html and diff.csv (default: NEW)")
     diff.set_defaults(func=cmd_diff)
+    feedback = sub.add_parser("feedback", help="a self-contained feedback page per student of OUT, for students "
+                                               "(what the rubric lets them see at the stage), with index.csv and a "
+                                               "Canvas re-upload zip")
+    feedback.add_argument("out", type=Path, help="the grading output (OUT/<student>/result.json)")
+    feedback.add_argument("--to", type=Path, required=True, help="the folder to write the pages to (replaced whole)")
+    feedback.add_argument("--stage", default="published", choices=["before-due", "after-due", "published"],
+                          help="what students may see now (default: published)")
+    feedback.add_argument("--model-answers", action="store_true",
+                          help="show the written questions' model answers (published stage only)")
+    feedback.set_defaults(func=cmd_feedback)
 
     gradescope = sub.add_parser("gradescope", help="Gradescope autograder: build its zip, or run it (on Gradescope)")
     gs = gradescope.add_subparsers(dest="gradescope_command", required=True)
@@ -340,6 +350,17 @@ def cmd_diff(args) -> int:
 def cmd_summary(args) -> int:
     results = api.rebuild_summary(args.out)
     print(f"{len(results)} results: wrote {args.out}/index.html and the gradebook")
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    run = api.write_feedback(args.out, args.to, args.stage, args.model_answers)
+    print(f"{len(run.pages)} feedback pages ({args.stage}) in {run.folder}, with index.csv"
+          + (" (TA scores and comments from manual.csv)" if run.manual_merged else ""))
+    if run.canvas_zip:
+        print(f"Canvas: {run.canvas_zip} (Grades > the assignment > Re-Upload Submissions)")
+    for student in run.not_in_canvas:
+        print(f"not in the Canvas export, so not in the zip: {student}")
     return 0
 
 

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from grader.files import atomic_write
+from grader.rubric import LEGACY_VISIBILITY
 
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "skipped")
 # 2: notebook fields (Result.flags, notebook, adjustments; QuestionResult.answer, answer_state,
 # answer_cells, comment, flags). Version 1 files still read: every new field has a default.
-SCHEMA_VERSION = 2
+# 3: CheckResult.visibility takes Gradescope's four levels (the older public/hidden are mapped
+# on reading), detail_level, student_message, safe_message: what a student's page may show.
+SCHEMA_VERSION = 3
 ANSWER_STATES = ("answered", "empty", "placeholder", "missing", "no notebook")
 
 
@@ -37,13 +40,24 @@ class CheckResult:
     max_points: float
     status: str
     message: str
-    visibility: str = "public"
-    # For the TA (and, for public checks, the student): expected, got, tolerance, error text.
+    visibility: str = "visible"  # visible | after_due_date | after_published | hidden (the rubric's)
+    # For the TA (and, for checks shown in full, the student): expected, got, tolerance, error text.
     details: dict[str, Any] = field(default_factory=dict)
+    detail_level: str = "full"  # full | outcome: how much a student's page shows of a shown check
+    student_message: str = ""  # the rubric's hint for a failed check
+    # The part of `message` a student may read when only the outcome is shown (no hidden input,
+    # no reference or expected value): the check kind decides; "" = the outcome alone.
+    safe_message: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown check status {self.status!r}")
+        if self.visibility == "public":  # the old name (`hidden` is mapped by Result.from_dict)
+            self.visibility, self.detail_level = LEGACY_VISIBILITY["public"]
+
+    @property
+    def public(self) -> bool:
+        return self.visibility == "visible" and self.detail_level == "full"
 
 
 @dataclass
@@ -159,11 +173,19 @@ class Result:
     def from_dict(cls, data: dict[str, Any]) -> "Result":
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known_q = QuestionResult.__dataclass_fields__
+        # before version 3, `hidden` was today's after_published + outcome, not Gradescope's hidden
+        legacy = data.get("schema_version", 1) < 3
+
+        def check(c: dict[str, Any]) -> CheckResult:
+            if legacy and c.get("visibility") in LEGACY_VISIBILITY:
+                c = {**c, **dict(zip(("visibility", "detail_level"), LEGACY_VISIBILITY[c["visibility"]]))}
+            return CheckResult(**c)
+
         fields["questions"] = [
             QuestionResult(
                 **{
                     **{k: v for k, v in q.items() if k != "checks" and k in known_q},
-                    "checks": [CheckResult(**c) for c in q.get("checks", [])],
+                    "checks": [check(c) for c in q.get("checks", [])],
                 }
             )
             for q in data.get("questions", [])

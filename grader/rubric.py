@@ -14,7 +14,17 @@ from typing import Any
 from grader.errors import RubricError
 from grader.files import tomllib
 
-VISIBILITIES = ("public", "hidden")
+# Gradescope's levels, by the stage from which a student sees the check: `visible` always,
+# `after_due_date` from the after-due stage on, `after_published` once grades are published,
+# `hidden` never (its points still count in the total).
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
+# How much a shown check reveals: `full` (inputs, expected and measured values, the whole
+# message) or `outcome` (title, points, pass/fail, the part of the message its kind calls safe).
+DETAILS = ("full", "outcome")
+# Rubrics written before the levels existed keep loading: public = visible + full (the student
+# kit runs these), hidden = after_published + outcome. A rubric is read the old way when none of
+# its checks names a new level or `details`; otherwise `hidden` is Gradescope's (never shown).
+LEGACY_VISIBILITY = {"public": ("visible", "full"), "hidden": ("after_published", "outcome")}
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,13 @@ class CheckSpec:
     title: str
     params: dict[str, Any]
     needs_data: bool = False  # trains on the dataset: skipped by a quick self-check
+    detail_level: str = "full"  # the rubric's `details`: one of DETAILS
+    student_message: str = ""  # the course's hint for a failed check (never the answer)
+
+    @property
+    def public(self) -> bool:
+        """Shown in full at every stage: the student kit and the self-check run these."""
+        return self.visibility == "visible" and self.detail_level == "full"
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,8 @@ def load_rubric(path: Path) -> Rubric:
         raise RubricError(f"{path}: not valid TOML: {exc}") from exc
     try:
         meta = raw["assignment"]
-        questions = tuple(_question(q) for q in raw.get("questions", []))
+        levels = uses_levels([c for q in raw.get("questions", []) for c in q.get("checks", [])])
+        questions = tuple(_question(q, levels) for q in raw.get("questions", []))
         rubric = Rubric(
             assignment=meta["id"],
             title=meta.get("title", meta["id"]),
@@ -94,8 +112,8 @@ def load_rubric(path: Path) -> Rubric:
     return rubric
 
 
-def _question(raw: dict[str, Any]) -> Question:
-    checks = tuple(_check(c) for c in raw.get("checks", []))
+def _question(raw: dict[str, Any], levels: bool) -> Question:
+    checks = tuple(_check(c, levels) for c in raw.get("checks", []))
     return Question(
         id=raw["id"],
         title=raw.get("title", raw["id"]),
@@ -106,16 +124,41 @@ def _question(raw: dict[str, Any]) -> Question:
     )
 
 
-def _check(raw: dict[str, Any]) -> CheckSpec:
-    reserved = {"id", "kind", "points", "visibility", "title", "needs_data"}
+def uses_levels(checks: list[dict[str, Any]]) -> bool:
+    """Whether a rubric's check tables use the visibility levels (else the old public/hidden)."""
+    return any(c.get("visibility") in VISIBILITIES[:3] or "details" in c for c in checks)
+
+
+def visibility_of(raw: dict[str, Any], levels: bool = True) -> tuple[str, str]:
+    """(visibility, details) of a rubric's check table; `levels`: the rubric uses the levels
+    (see uses_levels), else `hidden` is the old one (after_published + outcome). Without
+    `details`, a visible check shows everything and any other shows its outcome only."""
+    visibility = raw.get("visibility", "visible")
+    if visibility == "public" or (visibility == "hidden" and not levels):
+        visibility, legacy_details = LEGACY_VISIBILITY[visibility]
+    else:
+        legacy_details = ""
+    return visibility, raw.get("details", legacy_details or ("full" if visibility == "visible" else "outcome"))
+
+
+def is_public(raw: dict[str, Any]) -> bool:
+    """A check table the student kit carries (visible + full), whichever names the rubric uses."""
+    return visibility_of(raw) == ("visible", "full")
+
+
+def _check(raw: dict[str, Any], levels: bool) -> CheckSpec:
+    reserved = {"id", "kind", "points", "visibility", "details", "student_message", "title", "needs_data"}
+    visibility, details = visibility_of(raw, levels)
     return CheckSpec(
         id=raw["id"],
         kind=raw["kind"],
         points=float(raw["points"]),
-        visibility=raw.get("visibility", "public"),
+        visibility=visibility,
         title=raw.get("title", raw["id"]),
         params={k: v for k, v in raw.items() if k not in reserved},
         needs_data=bool(raw.get("needs_data", False)),
+        detail_level=details,
+        student_message=str(raw.get("student_message", "")),
     )
 
 
@@ -138,7 +181,10 @@ def _validate(rubric: Rubric, path: Path) -> None:
                 problems.append(f"duplicate check id {c.id}")
             seen_c.add(c.id)
             if c.visibility not in VISIBILITIES:
-                problems.append(f"check {c.id}: visibility must be one of {VISIBILITIES}")
+                problems.append(f"check {c.id}: visibility must be one of {VISIBILITIES} "
+                                f"(or the older {tuple(LEGACY_VISIBILITY)})")
+            if c.detail_level not in DETAILS:
+                problems.append(f"check {c.id}: details must be one of {DETAILS}")
     total = sum(q.points for q in rubric.questions)
     if abs(total - rubric.total_points) > 1e-9:
         problems.append(f"questions add up to {total}, assignment.total_points is {rubric.total_points}")

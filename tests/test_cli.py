@@ -66,7 +66,7 @@ def test_report_escapes_student_controlled_text_and_hides_hidden_details(graded)
     alice = (out / "alice" / "report.html").read_text()
     assert "figures/sigmoid_data_accuracy-curves.png" in alice
     assert (out / "alice" / "figures" / "sigmoid_data_accuracy-weights.png").is_file()
-    assert "(hidden check)" in alice and "seed = 111" not in alice
+    assert "(students: after published, outcome only)" in alice and "seed = 111" not in alice
 
 
 def test_folder_without_code_is_a_row_with_the_reason(graded):

@@ -15,6 +15,8 @@ import pytest
 
 from grader.cli import main
 from grader.delivery.gradescope import to_gradescope
+from grader.results import CheckResult, QuestionResult, Result
+from grader.rubric import load_rubric
 
 from conftest import PSET4_FIXTURES, REPO
 
@@ -131,6 +133,9 @@ def test_run_autograder_grades_the_submission_and_writes_results_json(tmp_path, 
     visible = [t for t in data["tests"] if t["visibility"] == "visible"]
     assert visible and all(t["status"] == "passed" for t in visible if t["name"].startswith("Q2.1"))
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
+    # each test has its check's level from the rubric (pset4's old `hidden` is after_published)
+    levels = {f"{c.title}": c.visibility for c in load_rubric(REPO / "rubrics" / "pset4.toml").checks()}
+    assert {name: t["visibility"] for name, t in tests.items()} == levels
     assert len(tests) == len(data["tests"]) == 16
     assert "Autograded: 23 / 45 points." in data["output"] and "graded by hand" in data["output"]
     assert "score 23, 16 tests" in run.stdout
@@ -157,13 +162,29 @@ def test_hidden_checks_are_after_published_and_statuses_map(pset4_grader):
     data = to_gradescope(result, 12.4)
     validate_results(data)
     assert data["score"] == 45 and data["execution_time"] == 12
-    hidden = {c.id for c in result.checks() if c.visibility == "hidden"}
+    hidden = {c.id for c in result.checks() if c.visibility == "after_published"}
     assert hidden
     by_title = {t["name"]: t for t in data["tests"]}
     for c in result.checks():
         test = next(t for name, t in by_title.items() if name.endswith(c.title))
         assert test["visibility"] == ("after_published" if c.id in hidden else "visible")
         assert test["status"] == "passed" and test["max_score"] == c.max_points
+
+
+def test_every_level_and_what_each_test_shows():
+    """Gradescope's levels are the rubric's; the output is what a student may read: the whole
+    message in full, the kind's safe part when outcome-only, the course's hint on a failure."""
+    message = "f(x) on hidden inputs: it differs (relative error 3.1e-01 > 1e-08): the sign is flipped"
+    safe = "f(x) on hidden inputs: it differs: the sign is flipped"
+    checks = [CheckResult(f"c{i}", "Q1", f"check {i}", 0, 1, "failed", message, level, detail_level=details,
+                          student_message="mind the sign" if i == 3 else "", safe_message=safe)
+              for i, (level, details) in enumerate([("visible", "full"), ("after_due_date", "outcome"),
+                                                    ("after_published", "full"), ("hidden", "outcome")])]
+    result = Result("s", "a", [QuestionResult("Q1", "Q", 4, False, 0, checks)])
+    tests = to_gradescope(result, 1)["tests"]
+    assert [(t["visibility"], t["output"]) for t in tests] == [
+        ("visible", message), ("after_due_date", safe), ("after_published", message),
+        ("hidden", safe + "\nHint: mind the sign")]
 
 
 def test_without_mnist_the_other_checks_are_graded_and_the_data_checks_say_why(tmp_path):

@@ -150,6 +150,9 @@ def test_flat_canvas_export_is_grouped_per_student(tmp_path):
     # Canvas's user id (the first number) identifies the student in its grade import
     assert {e.name: e.canvas_id for e in found.entries} == {"smithjohn": "12345", "doejane": "222", "leeann": "5",
                                                             "kimbo": "7"}
+    # and the prefix of its files names each student's feedback page for Canvas's re-upload
+    assert {e.name: e.canvas_prefix for e in found.entries} == {
+        "smithjohn": "smithjohn_12345_67890", "doejane": "doejane_222_333", "leeann": "leeann_5_6", "kimbo": "kimbo_7_8"}
     assert tree(by_name["leeann"].path) == {"lib/mlp/fully_conn.py": b"# fc", "lib/mlp/layer_utils.py": b"# lu"}
     assert tree(by_name["kimbo"].path) == {"mlp.py": b"print('kim')"}
     assert all(e.path.is_relative_to(tmp_path / "scratch") for e in found.entries)

@@ -105,10 +105,10 @@ def test_no_hidden_check_and_no_reference_output_in_any_file(kit):
     assignment, built = kit
     texts = "\n".join(kit_texts(built.folder).values())
     rubric = load_rubric(REPO / "rubrics" / f"{assignment}.toml")
-    hidden = [c for c in rubric.checks() if c.visibility == "hidden"]
+    hidden = [c for c in rubric.checks() if not c.public]
     assert hidden
     kit_rubric = load_rubric(built.folder / "selfcheck" / "grader_course" / "rubrics" / f"{assignment}.toml")
-    assert {c.visibility for c in kit_rubric.checks()} == {"public"}
+    assert {(c.visibility, c.detail_level) for c in kit_rubric.checks()} == {("visible", "full")}
     for check in hidden:
         assert check.id not in texts
         for case in check.params.get("cases", []):
@@ -169,5 +169,5 @@ def test_kit_and_full_grader_agree_on_every_public_check(tmp_path_factory, share
     assert out.returncode == 0, out.stderr
     from_kit = json.loads(out.stdout.strip().splitlines()[-1])
     full = {c.id: [c.points, c.message] for c in shared_graders(assignment).grade(fixture).checks()
-            if c.visibility == "public"}
+            if c.public}
     assert from_kit == full

@@ -57,3 +57,35 @@ def test_not_toml_and_missing_file_are_clear(tmp_path):
         load_rubric(bad)
     with pytest.raises(RubricError, match="not found"):
         load_rubric(tmp_path / "missing.toml")
+
+
+def checks_of(tmp_path, *tables: str):
+    body = '[[questions]]\nid = "Q1"\npoints = 5\n' + "".join(
+        f'[[questions.checks]]\nid = "c{i}"\nkind = "k"\npoints = 1\n{t}\n' for i, t in enumerate(tables))
+    return [(c.visibility, c.detail_level, c.public, c.student_message) for c in load_rubric(write(tmp_path, body)).checks()]
+
+
+def test_old_public_and_hidden_keep_their_meaning(tmp_path):
+    assert checks_of(tmp_path, "", 'visibility = "public"', 'visibility = "hidden"', 'visibility = "hidden"',
+                     'visibility = "public"') == [
+        ("visible", "full", True, ""), ("visible", "full", True, ""), ("after_published", "outcome", False, ""),
+        ("after_published", "outcome", False, ""), ("visible", "full", True, "")]
+    a1 = {c.id: c.visibility for c in load_rubric(REPO / "rubrics" / "a1.toml").checks()}
+    assert a1["output_hidden"] == "after_published" and a1["output_handout"] == "visible"
+
+
+def test_the_levels_details_and_the_hint(tmp_path):
+    got = checks_of(tmp_path, 'visibility = "visible"', 'visibility = "visible"\ndetails = "outcome"',
+                    'visibility = "after_due_date"', 'visibility = "after_published"\ndetails = "full"',
+                    'visibility = "hidden"\nstudent_message = "the loss ignores the regularisation term"')
+    assert got == [("visible", "full", True, ""), ("visible", "outcome", False, ""),
+                   ("after_due_date", "outcome", False, ""), ("after_published", "full", False, ""),
+                   ("hidden", "outcome", False, "the loss ignores the regularisation term")]
+    rubric = load_rubric(write(tmp_path, '[[questions]]\nid = "Q1"\npoints = 5\n[[questions.checks]]\nid = "c"\n'
+                                         'kind = "k"\npoints = 5\nstudent_message = "hint"\ndetails = "full"\n'))
+    assert rubric.checks()[0].params == {}  # neither is a parameter of the kind
+
+
+def test_bad_details_are_rejected(tmp_path):
+    with pytest.raises(RubricError, match=r"check c0: details must be one of \('full', 'outcome'\)"):
+        checks_of(tmp_path, 'details = "some"')

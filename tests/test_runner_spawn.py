@@ -37,7 +37,7 @@ def spawn_graders():
 
 def assert_public_points(result, expected_checks):
     ran = [c for c in result.checks() if c.status != "skipped"]
-    assert ran and all(c.visibility == "public" for c in ran)
+    assert ran and all(c.public for c in ran)
     for check in ran:
         points, phrase = expected_checks.get(check.id, (check.max_points, ""))
         assert check.points == pytest.approx(points, abs=1e-3), (check.id, check.message)

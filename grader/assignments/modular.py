@@ -232,10 +232,12 @@ def score_reference(spec, ctx, outputs, reference) -> Outcome:
                 wrong[key] = wrong.get(key, 0) + 1
     if not wrong:
         note = f" (not graded: {'; '.join(flags)})" if flags else ""
-        return Outcome(1.0, f"{what}: {', '.join(keys)} match the reference on hidden inputs{note}", flags=flags)
+        # a student of an outcome-only check reads it without the TA's notes (they quote values)
+        return Outcome(1.0, f"{what}: {', '.join(keys)} match the reference on hidden inputs{note}", flags=flags,
+                       safe_message=f"{what}: {', '.join(keys)} match the reference on hidden inputs")
     names = ", ".join(f"{k} ({n} of {graded} inputs)" for k, n in wrong.items())
-    return Outcome((total - sum(wrong.values())) / total, f"{what}: differs from the reference for {names}",
-                   flags=flags)
+    message = f"{what}: differs from the reference for {names}"  # which outputs, how often: no values
+    return Outcome((total - sum(wrong.values())) / total, message, flags=flags, safe_message=message)
 
 
 # ---------------------------------------------------------------- dropout
@@ -487,18 +489,19 @@ def score_adam_steps(spec, ctx, outputs, reference) -> Outcome:
     if wrong:
         m = wrong[0]
         if m.error > tol:
-            return Outcome(0.0, f"{what}: parameters after several steps differ from the reference and from every "
-                                f"accepted variant (t per step, per layer call or per parameter; weight decay before "
-                                f"or after the update); closest: {m.decay.name} decay, {COUNTERS[m.counter]} "
-                                f"(relative error {m.error:.2e})", details)
-        return Outcome(0.0, f"{what}: the parameters follow {m.decay.says}", details)
+            message = (f"{what}: parameters after several steps differ from the reference and from every "
+                       f"accepted variant (t per step, per layer call or per parameter; weight decay before "
+                       f"or after the update); closest: {m.decay.name} decay, {COUNTERS[m.counter]}")
+            return Outcome(0.0, f"{message} (relative error {m.error:.2e})", details, safe_message=message)
+        message = f"{what}: the parameters follow {m.decay.says}"
+        return Outcome(0.0, message, details, safe_message=message)
     names = sorted({COUNTERS[m.counter] for m in matches})
     decays = [m.decay for m in matches if m.decay.name != "decoupled"]
     message = f"{what}: parameters after several steps match an accepted Adam ({', '.join(names)}"
     message += f"; {decays[0].says})" if decays else ")"
     flags = [f"{decays[0].says}: earns the points; look at the written weight decay vs L2 comparison"] \
         if decays and decays[0].verdict == "flag" else []
-    return Outcome(1.0, message, details, flags=flags)
+    return Outcome(1.0, message, details, flags=flags, safe_message=message)
 
 
 def plan_regularize(spec, ctx):
@@ -731,7 +734,7 @@ KINDS = {
     "small_fcn": Kind(plan_small_fcn, score_small_fcn, reference=True),
     "dropout_net": Kind(plan_dropout_net, score_dropout_net),
     "optimizer_published": Kind(plan_opt_published, score_opt_published),
-    "optimizer_steps": Kind(plan_opt_steps, score_opt_steps, reference=True),
+    "optimizer_steps": Kind(plan_opt_steps, score_opt_steps, reference=True, safe_messages=True),  # counts only
     "adam_steps": Kind(plan_opt_steps, score_adam_steps),
     "regularize": Kind(plan_regularize, score_regularize, reference=True),
     "l2_equivalence": Kind(plan_l2_equivalence, score_l2_equivalence),

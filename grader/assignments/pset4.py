@@ -2,7 +2,7 @@
 probe) and how the returned numbers are scored. Parameters come from rubrics/pset4.toml."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -424,8 +424,7 @@ def plan_compare_accuracy(spec: CheckSpec, ctx: Context) -> list[Task]:
 
 
 def _as_activation(spec: CheckSpec, activation: str) -> CheckSpec:
-    return CheckSpec(spec.id, spec.kind, spec.points, spec.visibility, spec.title,
-                     {**spec.params, "activation": activation}, spec.needs_data)
+    return replace(spec, params={**spec.params, "activation": activation})
 
 
 def score_compare_accuracy(spec, ctx, outputs, reference) -> Outcome:
@@ -457,13 +456,15 @@ def score_compare_accuracy(spec, ctx, outputs, reference) -> Outcome:
                         "implementation it does clearly", details)
 
 
+# The kinds written for hidden checks say what went wrong in words (which gradient, "the
+# scores, not their argmax") and never a hidden input or a reference value: safe_messages.
 KINDS = {
     "published_loss": Kind(plan_published_loss, score_published_loss),
     "gradcheck": Kind(plan_gradcheck, score_gradcheck),
-    "reference_scores": Kind(plan_cases("scores"), score_reference_scores, reference=True),
-    "reference_loss": Kind(plan_with_stress("loss"), score_reference_loss, reference=True),
-    "reference_grads": Kind(plan_cases("loss"), score_reference_grads, reference=True),
-    "predict": Kind(plan_with_stress("predict"), score_predict, reference=True),
+    "reference_scores": Kind(plan_cases("scores"), score_reference_scores, reference=True, safe_messages=True),
+    "reference_loss": Kind(plan_with_stress("loss"), score_reference_loss, reference=True, safe_messages=True),
+    "reference_grads": Kind(plan_cases("loss"), score_reference_grads, reference=True, safe_messages=True),
+    "predict": Kind(plan_with_stress("predict"), score_predict, reference=True, safe_messages=True),
     "toy_training": Kind(plan_toy_training, score_toy_training, curves=True),
     "history": Kind(plan_history, score_history),
     "data_accuracy": Kind(plan_data_accuracy, score_data_accuracy, curves=True),

@@ -20,7 +20,7 @@ from grader.course import CourseDir, find_course
 from grader.errors import GraderError
 from grader.grading.engine import GradeOptions, Grader
 from grader.reporting import plots
-from grader.reporting.gradebooks import write_identities
+from grader.reporting.gradebooks import write_canvas_names, write_identities
 from grader.reporting.similarity import SimilarityReport, analyse_batch, clear as clear_similarity
 from grader.reporting.summary import write_outputs
 from grader.results import Result
@@ -140,6 +140,7 @@ def grade_folder(run: FolderRun) -> BatchSummary:
         for plan in plans:
             plan.finish()  # the late-day bank, this assignment's rows replaced
         write_identities({e.name: e.canvas_id for e in found.entries if e.canvas_id}, out_dir)
+        write_canvas_names({e.name: e.canvas_prefix for e in found.entries if e.canvas_prefix}, out_dir)
         summary.similarity = _similarity(groups, rubrics, course, out_dir, run.similarity, run.boilerplate)  # needs the files
     write_outputs(summary.results, out_dir, folders=folders)
     summary.seconds = time.monotonic() - started

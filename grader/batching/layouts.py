@@ -61,6 +61,9 @@ class Entry:
     canvas_id: str = ""  # Canvas's user id from the export's file names (for its grade import)
     late_marker: bool = False  # Canvas named a file _LATE_: late, by a time the export does not give
     late: dict = field(default_factory=dict)  # the late-policy decision (grader/latework/decide.py)
+    # The export's name prefix (`smithjohn_12345_67890`, `_late` kept): what Canvas's "Re-Upload
+    # Submissions" needs in a file's name to attach it to this student's submission
+    canvas_prefix: str = ""
 
 
 @dataclass
@@ -295,6 +298,8 @@ def _canvas_entry(student: str, files: list[Path], scratch: Path, markers: tuple
         rel, is_late, number = canvas_original_name(file.name, known_files)  # type: ignore[misc]
         # `<student>[_LATE]_<user id>_<submission id>_<name>`: the first number is the user's id
         entry.canvas_id = entry.canvas_id or CANVAS_NAME.match(file.name)["ids"].split("_")[0]  # type: ignore[index]
+        named = CANVAS_NAME.match(file.name)
+        entry.canvas_prefix = entry.canvas_prefix or f"{named['student']}{named['late'] or ''}_{named['ids']}"  # type: ignore[index]
         late |= is_late
         if is_junk(rel):
             left_out.append(f"{file.name} (not part of a submission)")

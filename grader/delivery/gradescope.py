@@ -13,8 +13,11 @@ The zip (Gradescope's autograder specification: setup.sh and run_autograder at i
                     to a stand-in silently), the sandbox level and the timeout scale.
 
 The autograder root is /autograder, or MLP_GRADER_AUTOGRADER_ROOT (tests run it in a temp folder).
-Every autograded check is one Gradescope test: public checks `visible`, hidden checks
-`after_published`; written questions are left to Gradescope's manual grading.
+Every autograded check is one Gradescope test with the rubric's visibility (Gradescope's own
+levels: visible, after_due_date, after_published, hidden) and the output a student may read
+(grader.delivery.feedback.student_text: the whole message for a check shown in full, its safe
+part for an outcome-only one, the rubric's student_message on a failure); written questions are
+left to Gradescope's manual grading.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.course import find_course
+from grader.delivery.feedback import student_text
 from grader.data import DEFAULT_DATA_DIR
 from grader.errors import DataUnavailable, GraderError
 from grader.delivery.packaging import pyproject
@@ -268,8 +272,9 @@ def to_gradescope(result: Result, seconds: float) -> dict[str, Any]:
                 "score": round(c.points, 4),
                 "max_score": c.max_points,
                 "status": "passed" if c.status == "passed" else "failed",
-                "output": c.message,  # hidden checks' messages name no inputs or expected values
-                "visibility": "visible" if c.visibility == "public" else "after_published",
+                # the rubric's level is Gradescope's own; the output is what a student may read of it
+                "output": student_text(c),
+                "visibility": c.visibility,
             })
     lines = [f"Autograded: {result.autograded_points:g} / {result.autograded_max:g} points."]
     if result.error:

@@ -22,7 +22,7 @@ from grader.delivery.packaging import pyproject
 from grader.delivery.template import render_template
 from grader.errors import GraderError
 from grader.files import load_toml
-from grader.rubric import load_rubric
+from grader.rubric import is_public, load_rubric
 
 GRADER_DIR = Path(__file__).resolve().parents[1]  # the grader package
 # Files of the reference a public check reads, stripped of their solution regions.
@@ -86,7 +86,7 @@ def public_only(raw: dict[str, Any]) -> dict[str, Any]:
     for q in raw.get("questions", []):
         q = {k: v for k, v in q.items() if k != "model_answer"}
         if not q.get("manual"):
-            checks = [c for c in q.get("checks", []) if c.get("visibility", "public") == "public"]
+            checks = [c for c in q.get("checks", []) if is_public(c)]
             if not checks:
                 continue
             q["checks"] = checks

@@ -101,7 +101,7 @@ class Grader:
     # ------------------------------------------------------------------ selection
 
     def selected(self, check: CheckSpec) -> bool:
-        if self.options.public_only and check.visibility != "public":
+        if self.options.public_only and not check.public:
             return False
         return not (self.options.skip_data and check.needs_data)
 
@@ -196,7 +196,8 @@ class Grader:
                 outcome = self._score(check, ctx, plans, outputs, reference, missing)
                 cr = CheckResult(check.id, question.id, check.title, round(outcome.fraction * check.points, 4),
                                  check.points, outcome.resolved_status(), outcome.message, check.visibility,
-                                 outcome.details)
+                                 outcome.details, check.detail_level, check.student_message,
+                                 self._safe_message(check, outcome))
                 qr.checks.append(cr)
                 qr.points = round((qr.points or 0.0) + cr.points, 4)
                 if outcome.artifacts:
@@ -306,24 +307,37 @@ class Grader:
         return self._run(load_submission(self.course.reference(self.rubric.assignment)), tasks,
                          self._probe_of(plans), ctx, gate=False)
 
+    def _safe_message(self, check: CheckSpec, outcome: Outcome) -> str:
+        """What a student may read of an outcome-only check's message (see Outcome.safe_message);
+        "" for a check shown in full, whose whole message is for the student anyway."""
+        if check.detail_level == "full":
+            return ""
+        if outcome.safe_message is not None:
+            return outcome.safe_message
+        return outcome.message if self.kinds[check.kind].safe_messages else ""
+
     def _score(self, check: CheckSpec, ctx: Context, plans, outputs, reference, missing) -> Outcome:
         if not self.selected(check):
-            why = "hidden check: graded later" if check.visibility == "hidden" else "training check: run with --full"
-            return Outcome(0.0, f"not run ({why})", status="skipped")
+            why = "hidden check: graded later" if not check.public else "training check: run with --full"
+            return Outcome(0.0, f"not run ({why})", status="skipped", safe_message=f"not run ({why})")
         if missing:
-            return Outcome(0.0, f"not run: {', '.join(missing)} missing from the submission", status="error")
+            text = f"not run: {', '.join(missing)} missing from the submission"
+            return Outcome(0.0, text, status="error", safe_message=text)
         kind = self.kinds[check.kind]
         if kind.needs_reference(check):
             failed = [reference[t.id] for t in plans[check.id] if t.id in reference and not reference[t.id].ok]
             if failed:
                 return Outcome(0.0, f"not graded: the grader's run of the reference solution failed "
                                     f"({failed[0].id}: {failed[0].reason()}); grade again, with --timeout-scale "
-                                    "on a slow machine", status="error", details={"error": failed[0].error[-1500:]})
+                                    "on a slow machine", status="error", details={"error": failed[0].error[-1500:]},
+                               safe_message="not graded: a problem on the grader's side; the course staff will "
+                                            "grade it again")
         try:
             return kind.score(check, ctx, outputs, reference)
         except Exception as exc:  # a grader bug must cost one check, not the batch
             return Outcome(0.0, f"the grader could not score this check ({type(exc).__name__}: {exc})",
-                           status="error")
+                           status="error", safe_message="not graded: a problem on the grader's side; the "
+                                                        "course staff will grade it again")
 
     def provided_files(self) -> dict[str, Path]:
         """Course files, from the template (identical to the reference's; a student kit has no

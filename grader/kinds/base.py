@@ -37,6 +37,10 @@ class Outcome:
     # For the TA, never points: e.g. numerical fragility the handout does not grade. Each lands in
     # Result.flags prefixed with the check id (the report's flags box, the class summary).
     flags: list[str] = field(default_factory=list)
+    # What a student may read of `message` when the check shows its outcome only: the kind's own
+    # words for the mistake, without hidden inputs, expected or measured values. None: the kind
+    # says nothing more (the page shows the outcome alone) unless Kind.safe_messages.
+    safe_message: str | None = None
 
     def resolved_status(self) -> str:
         if self.status:
@@ -61,6 +65,9 @@ class Kind:
     # Its outcome's artifacts are a training run's output (loss history, ...): the report draws
     # their curves as soon as that task ends, while the probe's later tasks run.
     curves: bool = False
+    # Its messages name no hidden input and no expected or reference value whatever the check's
+    # details (they were written for hidden checks): a student may read them whole.
+    safe_messages: bool = False
 
     def needs_reference(self, spec: CheckSpec) -> bool:
         return self.uses_reference(spec) if self.uses_reference else self.reference
@@ -109,7 +116,8 @@ def failed_task(output: TaskOutput, what: str) -> Outcome:
     else:
         verb = "did not finish" if status == "timeout" else "raised an error"
         message = f"{what} {verb}: {reason}"
-    return Outcome(0.0, message, status=status,
+    safe = message.replace(reason, output.safe_reason())
+    return Outcome(0.0, message, status=status, safe_message=safe,
                    details={"error": output.error[-1500:] or output.detail, "output": output.log[-1000:]})
 
 

@@ -78,10 +78,13 @@ def error_of(got: np.ndarray, want: np.ndarray, error: str) -> float:
 
 
 def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: str, show: bool,
-             labels: list[str] | None = None) -> str:
+             labels: list[str] | None = None, safe: bool = False) -> str:
     """'' when `got` matches `want` within `tol`, else a sentence naming the problem (with the
-    numbers only when `show`: hidden checks never reveal expected values). `labels` name the
-    elements (the rubric's, e.g. the parameters of θ): the wrong ones are listed."""
+    numbers only when `show`: a check that shows its outcome only never reveals expected
+    values). `labels` name the elements (the rubric's, e.g. the parameters of θ): the wrong ones
+    are listed. `safe`: the sentence a student may read of an outcome-only check, which also
+    leaves out the error and the tolerance (the names, the wrong elements and the kind of
+    mistake, e.g. "the sign is flipped" or "off by a constant factor of 3", stay)."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     if got.size != want.size:
         return f"{name} gives {got.size} values (shape {got.shape}), expected {want.size}"
@@ -90,7 +93,7 @@ def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: st
     err = error_of(got, want, error)
     if err <= tol:
         return ""
-    text = f"{name} gives {fmt(got)}; expected {fmt(want)}" if show else f"{name} differs"
+    text = f"{name} gives {fmt(got)}; expected {fmt(want)}" if show and not safe else f"{name} differs"
     hint = diagnose(got.ravel(), want.ravel())
     if labels and len(labels) == want.size and want.size > 1:
         g, w = got.ravel(), want.ravel()
@@ -99,7 +102,8 @@ def mismatch(name: str, got: np.ndarray, want: np.ndarray, tol: float, error: st
         wrong = [label for label, d in zip(labels, diff) if d > tol]
         text += f" (wrong: {', '.join(wrong)})" if wrong else ""
     kind = "relative" if error == "gradient" else error
-    return text + f" ({kind} error {err:.2e} > {tol:g})" + (f": {hint}" if hint else "")
+    measured = "" if safe else f" ({kind} error {err:.2e} > {tol:g})"
+    return text + measured + (f": {hint}" if hint else "")
 
 
 def fmt(values: Any) -> str:

@@ -56,13 +56,15 @@ def entries(arrays: dict, i: int) -> dict[str, object]:
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
-def compare(name: str, got: dict, want: dict, tol: float, error: str, show: bool, labels) -> str:
-    """The first problem of returned value `got` against `want` (both as `entries` gives them)."""
+def compare(name: str, got: dict, want: dict, tol: float, error: str, show: bool, labels,
+            safe: bool = False) -> str:
+    """The first problem of returned value `got` against `want` (both as `entries` gives them);
+    `safe`: in the words a student may read of an outcome-only check (see common.mismatch)."""
     for key, value in want.items():
         entry = f"{name}[{key!r}]" if key else name
         if key not in got:
             return f"{name} has no entry {key!r}" if key else f"{name} is a dict, expected an array"
-        problem = common.mismatch(entry, got[key], value, tol, error, show, labels)
+        problem = common.mismatch(entry, got[key], value, tol, error, show, labels, safe)
         if problem:
             return problem
     return ""
@@ -75,27 +77,29 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     returns = int(spec.params.get("returns", 1))
     expected = spec.params.get("expected")
     expected = [expected] if returns == 1 else expected
-    show = spec.visibility == "public"
+    show = spec.detail_level == "full"
     labels = spec.params.get("labels")
     on = spec.params.get("on", "on the rubric's inputs" if show else "on hidden inputs")
-    passed, problems = 0, []
+    passed, problems, safe = 0, [], []
     for task in tasks:
         out = outputs[task.id]
         if not out.ok:
             return failed_task(out, call)
-        found = []
+        found = []  # (for the TA, for a student of an outcome-only check)
         for i in range(returns):
             name = "it" if returns == 1 else f"its value {i + 1}"
             got = entries(out.arrays, i)
             if "expected" in compare_with(spec):
                 want = expected[i] if isinstance(expected[i], dict) else {"": expected[i]}
-                found.append(compare(name, got, want, tol, error, show, labels))
+                found.append(tuple(compare(name, got, want, tol, error, show, labels, s) for s in (False, True)))
             if "reference" in compare_with(spec):
-                problem = compare(name, got, entries(reference[task.id].arrays, i), tol, error, show, labels)
-                found.append(problem and problem + " (vs the reference solution)")
-        found = [p for p in found if p]
+                want = entries(reference[task.id].arrays, i)
+                found.append(tuple(p and p + " (vs the reference solution)"
+                                   for p in (compare(name, got, want, tol, error, show, labels, s) for s in (False, True))))
+        found = [p for p in found if p[0]]
         passed += not found
-        problems += found[:1]
+        problems += [p[0] for p in found[:1]]
+        safe += [p[1] for p in found[:1]]
     details = {"tolerance": tol, "error": error, "cases": len(tasks), "passed": passed}
     if len(tasks) == 1 and returns == 1 and show and "out0" in outputs[tasks[0].id].arrays:
         # the value a notebook claim is compared with
@@ -103,10 +107,13 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
         details["got"] = float(got.ravel()[0]) if got.size == 1 else got.ravel().tolist()
         if "expected" in compare_with(spec):
             details["expected"] = expected[0]
+    # An outcome-only check's safe words: the call and the kind of mistake, never the rubric's
+    # inputs or its `on` (it may describe them), nor any value
     if not problems:
-        return Outcome(1.0, f"{call} is right {on}", details)
+        return Outcome(1.0, f"{call} is right {on}", details, safe_message=f"{call} is right on hidden inputs")
     count = f" ({len(tasks) - passed} of {len(tasks)} inputs wrong)" if len(tasks) > 1 else ""
-    return Outcome(passed / len(tasks), f"{call} {on}: {problems[0]}{count}", details)
+    return Outcome(passed / len(tasks), f"{call} {on}: {problems[0]}{count}", details,
+                   safe_message=f"{call} on hidden inputs: {safe[0]}{count}")
 
 
 KIND = Kind(plan=plan, score=score, uses_reference=uses_reference, probe=common.PROBE)

@@ -39,39 +39,43 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     of_reference = spec.params.get("numeric_of", "student") == "reference"
     tol = float(spec.params["tolerance"])
     ref_tol = spec.params.get("reference_tolerance")
-    show = spec.visibility == "public"
+    show = spec.detail_level == "full"
     labels = spec.params.get("labels")
     on = spec.params.get("on", "on the rubric's inputs" if show else "on hidden inputs")
     numeric_name = (f"the central difference of the reference's {spec.params['function']}" if of_reference
                     else f"the central difference of your {spec.params['function']}")
-    passed, problems, errors = 0, [], []
+    passed, problems, safe, errors = 0, [], [], []
     for task in tasks:
         out = outputs[task.id]
         if not out.ok:
             return failed_task(out, f"{grad_call} (or {spec.params['function']}, differentiated numerically)")
         analytic = out.arrays["analytic"]
         numeric = (reference[task.id] if of_reference else out).arrays["numeric"]
-        found = []
+        found = []  # (for the TA, for a student of an outcome-only check)
         if not np.any(numeric) and not np.any(analytic):
-            found.append(f"{spec.params['function']} does not depend on {spec.params['wrt']} "
-                         "(its numerical gradient is zero)")
+            found.append((f"{spec.params['function']} does not depend on {spec.params['wrt']} "
+                          "(its numerical gradient is zero)",) * 2)
         else:
-            problem = common.mismatch("it", analytic, numeric, tol, "gradient", show, labels)
-            found.append(problem and f"{problem} (vs {numeric_name})")
+            found.append(tuple(p and f"{p} (vs {numeric_name})" for p in (
+                common.mismatch("it", analytic, numeric, tol, "gradient", show, labels, s) for s in (False, True))))
             errors.append(common.error_of(analytic, numeric, "gradient"))
         if ref_tol is not None:
             want = reference[task.id].arrays["analytic"]
-            problem = common.mismatch("it", analytic, want, float(ref_tol), "gradient", show, labels)
-            found.append(problem and f"{problem} (vs the reference solution's gradient)")
-        found = [p for p in found if p]
+            found.append(tuple(p and f"{p} (vs the reference solution's gradient)" for p in (
+                common.mismatch("it", analytic, want, float(ref_tol), "gradient", show, labels, s)
+                for s in (False, True))))
+        found = [p for p in found if p[0]]
         passed += not found
-        problems += found[:1]
+        problems += [p[0] for p in found[:1]]
+        safe += [p[1] for p in found[:1]]
     details = {"tolerance": tol, "reference_tolerance": ref_tol, "relative_errors": errors, "cases": len(tasks)}
     if not problems:
         against = numeric_name + (" and the reference solution's gradient" if ref_tol is not None else "")
-        return Outcome(1.0, f"{grad_call} matches {against} {on}", details)
+        return Outcome(1.0, f"{grad_call} matches {against} {on}", details,
+                       safe_message=f"{grad_call} matches {against} on hidden inputs")
     count = f" ({len(tasks) - passed} of {len(tasks)} inputs wrong)" if len(tasks) > 1 else ""
-    return Outcome(passed / len(tasks), f"{grad_call} {on}: {problems[0]}{count}", details)
+    return Outcome(passed / len(tasks), f"{grad_call} {on}: {problems[0]}{count}", details,
+                   safe_message=f"{grad_call} on hidden inputs: {safe[0]}{count}")
 
 
 KIND = Kind(plan=plan, score=score, uses_reference=uses_reference, probe=common.PROBE)

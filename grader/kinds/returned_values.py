@@ -69,8 +69,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     if not out.ok:
         return failed_task(out, f"reading {names}")
     problem = _shape_problem(spec, out)
-    if problem:
-        return Outcome(0.0, problem)
+    if problem:  # the student's own names and counts: safe to show
+        return Outcome(0.0, problem, safe_message=problem)
     if "evaluate" in spec.params:
         evaluated = reference.get(_evaluate_id(spec))
         if evaluated is None or not evaluated.ok:
@@ -78,7 +78,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
             # The values passed the shape check, so this is most likely the grader's side (the
             # sandbox, the reference): an error for the TA to look at, not a wrong answer.
             return Outcome(0.0, f"the grader could not evaluate {names} with the reference's "
-                                f"{spec.params['evaluate']}: {why}", status="error")
+                                f"{spec.params['evaluate']}: {why}", status="error",
+                           safe_message=f"the grader could not evaluate {names}: the course staff will look at it")
         got = evaluated.arrays["out0"]
         what = f"{names}, evaluated with the reference's {spec.params['evaluate']},"
     else:  # the values themselves, one after the other
@@ -87,7 +88,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     want = np.asarray(spec.params["expected"], dtype=np.float64)
     tol, error = float(spec.params["tolerance"]), common.check_error(spec)
     if got.size != want.size:
-        return Outcome(0.0, f"{what} gives {got.size} values for {want.size} targets")
+        return Outcome(0.0, f"{what} gives {got.size} values for {want.size} targets",
+                       safe_message=f"{what} gives {got.size} values for {want.size} targets")
     got, want = got.ravel(), want.ravel()
     if error == "absolute":
         close = np.abs(got - want) <= tol
@@ -96,7 +98,8 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
     close &= np.isfinite(got)
     details = {"tolerance": tol, "error": error, "got": got.tolist(), "expected": want.tolist()}
     if close.all():
-        return Outcome(1.0, f"{what} reproduces all {want.size} targets (within {tol:g})", details)
+        return Outcome(1.0, f"{what} reproduces all {want.size} targets (within {tol:g})", details,
+                       safe_message=f"{what} reproduces all {want.size} targets")
     label = spec.params.get("label")
     where = (np.asarray(spec.params["inputs"][label], dtype=np.float64).ravel() if label
              else np.arange(want.size, dtype=np.float64))
@@ -104,8 +107,10 @@ def score(spec: CheckSpec, ctx: Context, outputs: dict[str, TaskOutput], referen
               for i in np.flatnonzero(~close)]
     fraction = float(close.mean()) if spec.params.get("credit", "all") == "per_element" else 0.0
     shown = "; ".join(missed[:4]) + ("; …" if len(missed) > 4 else "")
+    # outcome only: how many targets, never which inputs or values
     return Outcome(fraction, f"{what} misses {len(missed)} of {want.size} targets "
-                             f"(within {tol:g}): {shown}", details)
+                             f"(within {tol:g}): {shown}", details,
+                   safe_message=f"{what} misses {len(missed)} of {want.size} targets")
 
 
 KIND = Kind(plan=plan, score=score, followup=followup, probe=common.PROBE)

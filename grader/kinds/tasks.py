@@ -66,3 +66,14 @@ class TaskOutput:
             text += f" ({Path(frames[-1][0]).name}, line {frames[-1][1]})"
         hints = [hint for needle, hint in HINTS if needle in self.error]
         return text + ("; " + hints[0] if hints else "")
+
+    def safe_reason(self) -> str:
+        """reason() for a student who may not see the check's inputs: the exception's type and
+        where in their code, without its text (an exception may quote the input it choked on).
+        Import failures, time and memory limits say nothing of the inputs and stay whole."""
+        if self.not_run or not self.error.strip():
+            return self.reason()
+        exceptions = EXCEPTION_LINE.findall(self.error)
+        text = (exceptions[-1] if exceptions else "an exception").split(":", 1)[0]
+        frames = [f for f in FRAME.findall(self.error) if "/probe/" not in f[0] and "<frozen" not in f[0]]
+        return text + (f" ({Path(frames[-1][0]).name}, line {frames[-1][1]})" if frames else "")

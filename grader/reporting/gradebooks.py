@@ -17,6 +17,7 @@ from grader.files import SpreadsheetSafeWriter
 from grader.results import Result
 
 IDENTITIES = "canvas.json"
+CANVAS_NAMES = "canvas-names.json"
 HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
@@ -78,6 +79,25 @@ def write_identities(ids: dict[str, str], folder: Path) -> Path | None:
 def read_identities(folder: Path) -> dict[str, str]:
     try:
         data = json.loads((Path(folder) / IDENTITIES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_canvas_names(prefixes: dict[str, str], folder: Path) -> Path | None:
+    """student name -> the Canvas export's name prefix of their files (`smithjohn_12345_67890`):
+    the feedback pages' re-upload zip names each page with it. Nothing without Canvas files."""
+    path = Path(folder) / CANVAS_NAMES
+    if not prefixes:
+        path.unlink(missing_ok=True)
+        return None
+    path.write_text(json.dumps(dict(sorted(prefixes.items())), indent=1), encoding="utf-8")
+    return path
+
+
+def read_canvas_names(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((Path(folder) / CANVAS_NAMES).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
