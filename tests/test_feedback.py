@@ -344,3 +344,16 @@ def test_a_batch_graded_before_the_prefixes_were_kept_names_pages_by_user_id(gra
     with zipfile.ZipFile(run.canvas_zip) as zf:
         assert sorted(zf.namelist()) == ["alice_1001_feedback.html", f"{OTHER}_1002_feedback.html"]
     assert run.not_in_canvas == ["carol"]
+
+
+def test_the_late_rule_is_on_the_published_page_only(graded):
+    """Under a late policy (issue 26) the page says, once published, the rule applied to the total."""
+    from grader.delivery.feedback import render_page, student_view
+
+    alice = Result.read_json(graded / "alice" / "result.json")
+    alice.late = {"rule": "submitted 20 h late, one started day: −10 %", "fraction": 0.1}
+    published = student_view(alice, "published")
+    assert published.late_rule == "submitted 20 h late, one started day: −10 %"
+    assert published.total == round(alice.total_points, 4) < alice.raw_points  # the penalty is in the total
+    assert "Late work: submitted 20 h late, one started day: −10 %." in render_page(published)
+    assert student_view(alice, "after-due").late_rule == ""

@@ -107,6 +107,7 @@ class StudentPage:
     deductions: list[tuple[str, float]] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # caption, data: URI
     not_graded: bool = False  # the submission could not be graded automatically
+    late_rule: str = ""  # published, under a late policy: the rule applied to the total, in one sentence
 
     @property
     def page_total(self) -> float:
@@ -168,7 +169,8 @@ def student_view(result: Result, stage: str = "published", model_answers: bool =
         pending_check_points=pending_checks, pending_manual_points=pending_manual, unseen_max=unseen,
         deductions=[(str(a.get("reason", "")), float(a.get("points", 0.0))) for a in result.adjustments]
         if published else [],
-        not_graded=bool(result.error))
+        not_graded=bool(result.error),
+        late_rule=str(result.late.get("rule", "")) if published and result.late else "")
 
 
 def _shown_check(c: CheckResult) -> ShownCheck:
