@@ -30,8 +30,8 @@ __all__ = [
     # errors
     "DataUnavailable", "GraderError", "RubricError",
     # grading
-    "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder",
-    "grade_submission", "load_cluster_config",
+    "check_exit_status", "check_payload", "check_report", "check_submission", "default_jobs", "detect_assignment",
+    "grade_folder", "grade_submission", "load_cluster_config",
     # after grading
     "check_manual_sheet", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
     # course material and delivery
@@ -105,12 +105,21 @@ def check_submission(path: Path, assignment: str | None = None,
     return check(path, assignment, options)
 
 
-def check_report(result: Result, seconds: float, data_hint: str = "", folder: Path | None = None) -> str:
+def check_report(result: Result, seconds: float, data_hint: str = "", folder: Path | None = None,
+                 questions: tuple[str, ...] = ()) -> str:
     """The self-check's table as text: each public check's outcome with the measured and the
     expected value, a hint per failure, the public total and what is graded later."""
     from grader.delivery.selfcheck import render
 
-    return render(result, seconds, data_hint, folder)
+    return render(result, seconds, data_hint, folder, questions)
+
+
+def check_payload(result: Result, seconds: float, questions: tuple[str, ...] = ()) -> dict:
+    """The self-check as JSON-ready data (`mlp-grader check --json`): what a notebook's check
+    cell shows, read from a separate process so that it never sees the kernel's objects."""
+    from grader.delivery.selfcheck import payload
+
+    return payload(result, seconds, questions)
 
 
 def check_exit_status(result: Result) -> int:

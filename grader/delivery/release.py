@@ -81,16 +81,19 @@ def build_kit(assignment: str, out: Path, course: CourseDir | None = None) -> Ki
 
 def public_only(raw: dict[str, Any]) -> dict[str, Any]:
     """The rubric without hidden checks and without model answers; autograded questions keep
-    the points of their public checks, written questions keep their points."""
+    the points of their public checks and say how many points their hidden checks hold
+    (`hidden_points`: a number, nothing of what they check), so the self-check can tell a
+    student what remains to be decided after hand-in; written questions keep their points."""
     questions = []
     for q in raw.get("questions", []):
         q = {k: v for k, v in q.items() if k != "model_answer"}
         if not q.get("manual"):
             checks = [c for c in q.get("checks", []) if c.get("visibility", "public") == "public"]
-            if not checks:
-                continue
+            hidden = sum(c["points"] for c in q.get("checks", [])) - sum(c["points"] for c in checks)
             q["checks"] = checks
             q["points"] = sum(c["points"] for c in checks)
+            if hidden:
+                q["hidden_points"] = hidden
         questions.append(q)
     assignment = {**raw["assignment"], "total_points": sum(q["points"] for q in questions)}
     return {"assignment": assignment, "data": raw.get("data", {}), "questions": questions}
@@ -150,19 +153,27 @@ def _readme(assignment: str, title: str, points: float) -> str:
 `{assignment}/` holds the files you work on. `selfcheck/` checks your work on your own machine
 with the same engine the course grades with — the public checks only ({points:g} points here).
 
-Install once (Python 3.10+; a virtual environment is a good idea):
+Install once (Python 3.10+; a virtual environment is a good idea), into the Python your
+Jupyter kernel runs (`pip install jupyter` there too, if you have no Jupyter yet):
 
     pip install ./selfcheck
 
-Run it in the folder with your code:
+In the notebook, run the cell `check("<question>")` under each question (and `check()` at the end):
+it runs that question's public checks on your files as saved on disk, in a separate process, and
+shows the table in the cell. Save your `.py` files first; the cell says which file and save time it
+checked, and warns when the notebook still uses an older import of it.
+
+Or in a terminal, in the folder with your code:
 
     cd {assignment}
     mlp-grader check            # public checks: a table, exit status 1 when one fails
+    mlp-grader check --question Q2.1      # one question's checks (the ids are the rubric's)
     mlp-grader check --full     # also the training checks, when you have the dataset
 
 Each row says PASS/FAIL, your points, what was measured and what was expected, and a hint
 when a check fails (which function; a sign, a scale, a factor of N). Hidden checks (other
-inputs, shapes and seeds) and your written answers are graded after you hand in.
+inputs, shapes and seeds) and your written answers are graded after you hand in: the check
+says how many points remain to be decided then.
 
 Your code runs in a separate process with a time limit per check, and memory and CPU limits
 where the system has them (Linux, macOS). On Windows each check starts a fresh Python (there is

@@ -20,6 +20,7 @@ from typing import Any
 
 import nbformat
 
+from grader.notebooks.checkcells import is_check_cell
 from grader.notebooks.answers import find_answers
 from grader.notebooks.claims import record_claims
 from grader.notebooks.config import NotebookConfig, load_config
@@ -313,6 +314,9 @@ def _skips(nb: Any, template: list[TemplateCell], matches: dict[int, int], confi
     skip: dict[int, str] = {}
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
+            continue
+        if is_check_cell(cell.get("source", "")):  # the student's self-check: never run by the grader
+            skip[index] = "self-check cell (check(...)): the grader runs the checks itself"
             continue
         sources = [cell.get("source", "")]
         if index in matched_to:
