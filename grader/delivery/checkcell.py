@@ -180,8 +180,13 @@ class CheckView:
         return lines
 
     def _code_files(self) -> list[Path]:
+        """The student's own code files the check read (course-provided files left out)."""
         files = self.data.get("result", {}).get("files", {})
-        return [self.folder / rel for rel in files if rel.endswith(".py") and (self.folder / rel).is_file()]
+        owned = self.data.get("owned", [])
+        mine = [rel for rel in files if rel.endswith(".py")
+                and any(rel == o or rel.startswith(o.rstrip("/") + "/") for o in owned)]
+        return [self.folder / rel for rel in (mine or [r for r in files if r.endswith(".py")])
+                if (self.folder / rel).is_file()]
 
 
 class _ImportTimes:
