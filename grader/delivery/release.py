@@ -73,7 +73,9 @@ def build_kit(assignment: str, out: Path, course: CourseDir | None = None) -> Ki
     public_rubric = public_only(raw)
     _write(material / "rubrics" / f"{assignment}.toml", dump_rubric(public_rubric))
     _write(package / "pyproject.toml", _pyproject())
-    _write(out / "README.md", _readme(assignment, rubric.title, public_rubric["assignment"]["total_points"]))
+    example = next((q.id for q in rubric.questions if any(c.visibility == "public" and not c.needs_data
+                                                          for c in q.checks)), "")
+    _write(out / "README.md", _readme(assignment, rubric.title, public_rubric["assignment"]["total_points"], example))
     kit_files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     load_rubric(material / "rubrics" / f"{assignment}.toml")  # the kit's rubric must itself be valid
     return Kit(out, kit_files, public_rubric["assignment"]["total_points"])
@@ -147,7 +149,7 @@ def _pyproject() -> str:
                      description="Self-check for the course's neural-network homework (public checks only)")
 
 
-def _readme(assignment: str, title: str, points: float) -> str:
+def _readme(assignment: str, title: str, points: float, example: str) -> str:
     return f"""# {title}: student kit
 
 `{assignment}/` holds the files you work on. `selfcheck/` checks your work on your own machine
@@ -167,7 +169,7 @@ Or in a terminal, in the folder with your code:
 
     cd {assignment}
     mlp-grader check            # public checks: a table, exit status 1 when one fails
-    mlp-grader check --question Q2.1      # one question's checks (the ids are the rubric's)
+    mlp-grader check --question {example}      # one question's checks, as a notebook cell runs them
     mlp-grader check --full     # also the training checks, when you have the dataset
 
 Each row says PASS/FAIL, your points, what was measured and what was expected, and a hint
