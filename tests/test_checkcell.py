@@ -27,7 +27,7 @@ from grader.notebooks.config import load_config
 from grader.notebooks.kernel import plan_cells
 from grader.rubric import load_rubric
 
-from conftest import FIXTURES, OPTIONS
+from conftest import FIXTURES, OPTIONS, REPO
 
 COURSE = find_course()
 TOTAL = re.compile(r"^public checks: (\S+)/(\S+) points", re.M)
@@ -251,3 +251,26 @@ def test_the_reference_notebook_runs_top_to_bottom_with_every_check_cell_green(a
     assert len(points) == len(check_anchors(rubric_path).anchors) + 1
     for question, (earned, possible) in points.items():
         assert earned == possible > 0, question
+
+
+def test_the_grader_never_runs_nor_counts_check_cells(shared_graders, tmp_path):
+    """A notebook with the template's check cells, one edited and one deleted: graded as if
+    they were not there (no fixed-cell flag, no added cell, no adjustment), none of them run;
+    a notebook without them (every fixture: the original handout) is the other half."""
+    shutil.copy(REPO / "reference" / "a1" / "a1.py", tmp_path / "a1.py")
+    nb = nbformat.read(REPO / "student_template" / "a1" / "a1.ipynb", as_version=4)
+    own = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and is_check_cell(c.source)]
+    assert [nb.cells[i].source for i in own[1:]] == ['check("P3B_code")', 'check("P3C")', 'check("P3D")', "check()"]
+    nb.cells[own[2]].source = "check('P3C')   # is my output right?"
+    del nb.cells[own[3]]
+    nbformat.write(nb, tmp_path / "a1.ipynb")
+    result = shared_graders("a1").grade(tmp_path)
+    info = result.notebook
+    assert info["edits"] == [] and info["added_cells"] == [] and result.adjustments == []
+    assert not [f for f in result.flags if "fixed cell" in f or "another version" in f], result.flags
+    cells = {c["cell"] - 1: c for c in info["execution"]["cells"]}
+    left_out = [i for i, c in cells.items() if c["reason"].startswith("self-check cell")]
+    assert left_out == [i if i < own[3] else i - 1 for i in own if i != own[3]]
+    assert all(cells[i]["status"] == "skipped" for i in left_out)
+    assert "4 self-check cells left out" in info["execution"]["summary"]
+    assert result.autograded_points == 59  # the reference's a1.py; P3A's fits need no notebook
