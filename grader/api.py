@@ -30,8 +30,8 @@ __all__ = [
     # errors
     "DataUnavailable", "GraderError", "RubricError",
     # grading
-    "check_exit_status", "check_payload", "check_report", "check_submission", "default_jobs", "detect_assignment",
-    "grade_folder", "grade_submission", "load_cluster_config",
+    "check_exit_status", "check_json", "check_payload", "check_report", "check_submission", "default_jobs", "detect_assignment",
+    "grade_folder", "grade_submission", "load_cluster_config", "serve_checks",
     # after grading
     "check_manual_sheet", "merge_manual_scores", "rebuild_summary", "write_manual_sheet",
     # course material and delivery
@@ -120,6 +120,21 @@ def check_payload(result: Result, seconds: float, questions: tuple[str, ...] = (
     from grader.delivery.selfcheck import payload
 
     return payload(result, seconds, questions)
+
+
+def check_json(path: Path, assignment: str | None, options: GradeOptions) -> dict:
+    """`check_payload` of one self-check, or {"error": message} for input it cannot check."""
+    from grader.delivery.selfcheck import check_json as run
+
+    return run(path, assignment, options)
+
+
+def serve_checks(requests, replies, options: GradeOptions) -> None:
+    """Self-checks on request, one JSON line in and one out, until `requests` closes: what a
+    notebook's check cells talk to (grader/delivery/checkcell.py)."""
+    from grader.delivery.selfcheck import serve
+
+    serve(requests, replies, options)
 
 
 def check_exit_status(result: Result) -> int:

@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only this question's checks (repeatable; default: every question)")
     check.add_argument("--json", action="store_true",
                        help="print the result as JSON (what a notebook's check cell reads)")
+    check.add_argument("--serve", action="store_true",
+                       help="answer JSON check requests on stdin, one per line (a notebook's check cells start this)")
     _common(check)
     check.set_defaults(func=cmd_check)
 
@@ -341,16 +343,15 @@ def cmd_check(args) -> int:
     started = time.monotonic()
     questions = tuple(args.question)
     options = _options(args, public_only=True, skip_data=not args.full, execute="none", questions=questions)
-    try:
-        result = api.check_submission(args.path, args.assignment, options)
-    except GraderError as exc:
-        if not args.json:
-            raise
-        print(json.dumps({"error": str(exc)}))
-        return 2
+    if args.serve:
+        api.serve_checks(sys.stdin, sys.stdout, options)
+        return 0
     if args.json:
-        print(json.dumps(api.check_payload(result, time.monotonic() - started, questions)))
-        return 2 if result.error else api.check_exit_status(result)
+        payload = api.check_json(args.path, args.assignment, options)
+        print(json.dumps(payload))
+        return 2 if "error" in payload or payload["result"].get("error") else \
+            api.check_exit_status(api.Result.from_dict(payload["result"]))
+    result = api.check_submission(args.path, args.assignment, options)
     if result.error:
         print(f"could not check {args.path.resolve()}: {result.error}")
         return 2

@@ -274,3 +274,24 @@ def test_the_grader_never_runs_nor_counts_check_cells(shared_graders, tmp_path):
     assert all(cells[i]["status"] == "skipped" for i in left_out)
     assert "4 self-check cells left out" in info["execution"]["summary"]
     assert result.autograded_points == 59  # the reference's a1.py; P3A's fits need no notebook
+
+
+def test_the_check_server_answers_each_request_by_its_id(tmp_path):
+    """`check --serve`, what the cells talk to: one JSON line per request, the reply carries its
+    id; bad input is a reply, not the end of the server; stdout holds nothing else."""
+    import json
+    import subprocess
+    import sys
+
+    requests = [{"id": 7, "folder": str(REPO / "reference" / "pset4"), "assignment": "pset4", "question": "Q2.9"},
+                {"id": 8, "folder": str(REPO / "reference" / "pset4"), "assignment": "pset4", "question": "Q2.1"}]
+    out = subprocess.run([sys.executable, "-m", "grader", "check", "--serve", "--sandbox", "process"],
+                         input="".join(json.dumps(r) + "\n" for r in requests), capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    replies = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in replies] == [7, 8]
+    assert replies[0]["error"].startswith("unknown question 'Q2.9' in pset4; valid: Q1.1, ")
+    checks = [c for q in replies[1]["result"]["questions"] for c in q["checks"] if c["status"] != "skipped"]
+    assert [(c["id"], c["status"], c["points"]) for c in checks] == [("sigmoid_toy_loss", "passed", 2.0)]
+    assert replies[1]["graded_later"]["Q2.1"] == 3.0 and replies[1]["questions"] == ["Q2.1"]

@@ -1,9 +1,9 @@
 """`check("Q2.1")` in a student's notebook: the public checks of one question (every question
 with `check()`), run exactly as `mlp-grader check` runs them, shown as a table in the cell.
 
-The kernel never grades its own objects. Each call starts `python -m grader check --json` in a
-separate process: that process runs the engine, which runs the student's files *as saved on
-disk* in a sandboxed probe, so the verdict is the one the terminal command and the TA's grading
+The kernel never grades its own objects. Each call asks a separate process (`python -m grader
+check --serve`, started at the first call) to run the engine, which runs the student's files
+*as saved on disk* in a sandboxed probe, so the verdict is the one the terminal command and the TA's grading
 give for those files (tests/test_checkcell.py proves it on the fixtures). What the notebook
 itself holds (objects of an older import, unsaved edits) cannot change the verdict; the cell
 warns where it can see that the notebook and the disk disagree.
@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,6 @@ from grader.delivery.selfcheck import STATUS_WORD, later_message, student_traceb
 from grader.notebooks.checkcells import CHECK_CELL_VERSION, is_check_cell
 
 COLOURS = {"PASS": "#1a7f37", "PARTIAL": "#9a6700", "FAIL": "#cf222e", "ERROR": "#cf222e", "TIMEOUT": "#cf222e"}
-TIMEOUT_SECONDS = 900  # the probes have their own limits; this only stops a wedged check process
 
 
 def notebook_checker(assignment: str, version: int = 1) -> "Checker | Unavailable":
@@ -54,20 +54,16 @@ class Checker:
     def __init__(self, assignment: str, imports: "_ImportTimes"):
         self.assignment = assignment
         self.imports = imports
+        self.server = CheckServer()
 
     def __call__(self, question: str | None = None, folder: str | os.PathLike | None = None) -> "CheckView":
         folder = Path(folder or os.getcwd()).resolve()  # a kernel starts in its notebook's folder
-        command = [sys.executable, "-m", "grader", "check", str(folder), "--assignment", self.assignment, "--json"]
-        if question:
-            command += ["--question", str(question)]
         started = time.time()
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, cwd=folder,
-                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         try:
-            data = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            return CheckView(question, folder, error=f"the self-check did not run: {tail[0]}")
+            data = self.server.ask({"folder": str(folder), "assignment": self.assignment,
+                                    "question": str(question) if question else None})
+        except CheckServerError as exc:
+            return CheckView(question, folder, error=f"the self-check did not run: {exc}")
         if "error" in data:
             return CheckView(question, folder, error=data["error"])
         view = CheckView(question, folder, data=data, ran_at=started)
@@ -76,6 +72,59 @@ class Checker:
 
     def __repr__(self) -> str:
         return f"check(question=None): the public checks of {self.assignment} on your saved files"
+
+
+class CheckServerError(Exception):
+    pass
+
+
+class CheckServer:
+    """`mlp-grader check --serve` in a separate process, started at the first check and kept
+    for the next ones (an interpreter's start and the engine's imports cost about 0.5 s per
+    check otherwise). It runs every check as `mlp-grader check` does and never sees the kernel's
+    objects. Replies carry the request's id: one left over from a check the student interrupted
+    is skipped, not taken for the next one's."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.asked = 0
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        for attempt in (1, 2):  # a server that died (killed, or the kit reinstalled) is restarted once
+            if self.process is None or self.process.poll() is not None:
+                self.process = self._start()
+            self.asked += 1
+            try:
+                self.process.stdin.write(json.dumps({"id": self.asked, **request}) + "\n")
+                self.process.stdin.flush()
+                while True:
+                    line = self.process.stdout.readline()
+                    if not line:
+                        raise BrokenPipeError
+                    reply = json.loads(line)
+                    if reply.pop("id", None) == self.asked:
+                        return reply
+            except (BrokenPipeError, ValueError):
+                self.process.kill()
+                self.process.wait()
+                if attempt == 2:
+                    raise CheckServerError(self._last_error() or "the check process stopped")
+        raise AssertionError("unreachable")
+
+    def _start(self) -> subprocess.Popen:
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        return subprocess.Popen([sys.executable, "-m", "grader", "check", "--serve"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+
+    def _last_error(self) -> str:
+        self.stderr.seek(0)
+        lines = [line for line in self.stderr.read().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def __del__(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.close()  # the server ends at the end of its input
 
 
 @dataclass

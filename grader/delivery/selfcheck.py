@@ -2,8 +2,14 @@
 and the expected value, a hint per failure, the public total, and what is graded later."""
 from __future__ import annotations
 
+import contextlib
+import json
 import re
+import sys
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 
 from grader.course import detect_assignment, find_course
 from grader.errors import GraderError
@@ -99,6 +105,35 @@ def payload(result: Result, seconds: float, questions: tuple[str, ...] = ()) -> 
     return {"result": result.to_dict(), "seconds": round(seconds, 3), "questions": list(questions),
             "graded_later": graded_later(result.assignment), "notebook": rubric.notebook,
             "owned": list(rubric.owned)}
+
+
+def check_json(path: Path, assignment: str | None, options: GradeOptions) -> dict:
+    """`payload` of one check, or {"error": message} for input it cannot check (an unknown
+    question or assignment): what `check --json` prints and `serve` replies."""
+    started = time.monotonic()
+    try:
+        result = check_submission(path, assignment, options)
+    except GraderError as exc:
+        return {"error": str(exc)}
+    return payload(result, time.monotonic() - started, options.questions)
+
+
+def serve(requests: TextIO, replies: TextIO, options: GradeOptions) -> None:
+    """Checks on request, for a notebook's check cells: one JSON object per line in
+    ({"id", "folder", "assignment", "question"}), one per line out (`check_json` with that id).
+    The process stays up between cells, so a cell pays neither an interpreter's start nor the
+    engine's imports; it never imports student code (each check is a fresh sandboxed probe), so
+    nothing carries over from one check to the next. Ends when `requests` closes."""
+    for line in requests:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        question = request.get("question")
+        asked = replace(options, questions=(question,) if question else ())
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the replies only
+            reply = check_json(Path(request["folder"]), request.get("assignment"), asked)
+        replies.write(json.dumps({"id": request["id"], **reply}) + "\n")
+        replies.flush()
 
 
 def exit_status(result: Result) -> int:
