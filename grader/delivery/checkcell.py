@@ -87,6 +87,7 @@ class CheckServer:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.stderr: Any = None  # the server's stderr, for the one line to show when it stops
         self.asked = 0
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -283,9 +284,10 @@ def _unsaved_notebook(folder: Path, notebook: str) -> list[str]:
     except ImportError:
         return []
     shell = get_ipython()
-    path = Path(os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__vsc_ipynb_file__") if shell else "")
-                or folder / notebook) if shell else None
-    if path is None or not path.is_file() or path.suffix != ".ipynb":
+    if shell is None:  # plain Python, not a kernel: no notebook to compare with
+        return []
+    path = _notebook_path(folder, notebook, shell.user_ns)
+    if path is None:
         return []
     try:
         saved = {_norm(c.get("source", "")) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]}
@@ -298,6 +300,18 @@ def _unsaved_notebook(folder: Path, notebook: str) -> list[str]:
     return [f"{len(differ)} cell(s) you ran are not in {path.name} as saved at {_clock(path.stat().st_mtime)}: "
             "unsaved edits (or cells edited since they ran). The check reads files as saved: save the notebook "
             "(Ctrl-S) and your code files before you hand in"]
+
+
+def _notebook_path(folder: Path, notebook: str, user_ns: dict[str, Any]) -> Path | None:
+    """The notebook this kernel runs: VS Code names it in the namespace, Jupyter Server in
+    JPY_SESSION_NAME (a path relative to the server's root, or absolute); else the rubric's
+    notebook in the folder."""
+    named = user_ns.get("__vsc_ipynb_file__") or os.environ.get("JPY_SESSION_NAME") or ""
+    for path in (Path(named), folder / Path(named).name) if named else ():
+        if path.suffix == ".ipynb" and path.is_file():
+            return path
+    path = folder / notebook
+    return path if notebook and path.is_file() else None
 
 
 def _norm(source: Any) -> str:
