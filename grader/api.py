@@ -32,8 +32,8 @@ __all__ = [
     # errors
     "DataUnavailable", "GraderError", "RubricError",
     # grading
-    "check_exit_status", "check_report", "check_submission", "default_jobs", "detect_assignment", "grade_folder",
-    "grade_submission", "load_cluster_config",
+    "check_exit_status", "check_json", "check_payload", "check_report", "check_submission", "default_jobs", "detect_assignment",
+    "grade_folder", "grade_submission", "load_cluster_config", "serve_checks",
     # after grading
     "check_manual_sheet", "diff_runs", "merge_manual_scores", "rebuild_summary", "write_feedback",
     "write_manual_sheet",
@@ -120,12 +120,36 @@ def check_submission(path: Path, assignment: str | None = None,
     return check(path, assignment, options)
 
 
-def check_report(result: Result, seconds: float, data_hint: str = "", folder: Path | None = None) -> str:
+def check_report(result: Result, seconds: float, data_hint: str = "", folder: Path | None = None,
+                 questions: tuple[str, ...] = ()) -> str:
     """The self-check's table as text: each public check's outcome with the measured and the
     expected value, a hint per failure, the public total and what is graded later."""
     from grader.delivery.selfcheck import render
 
-    return render(result, seconds, data_hint, folder)
+    return render(result, seconds, data_hint, folder, questions)
+
+
+def check_payload(result: Result, seconds: float, questions: tuple[str, ...] = ()) -> dict:
+    """The self-check as JSON-ready data (`mlp-grader check --json`): what a notebook's check
+    cell shows, read from a separate process so that it never sees the kernel's objects."""
+    from grader.delivery.selfcheck import payload
+
+    return payload(result, seconds, questions)
+
+
+def check_json(path: Path, assignment: str | None, options: GradeOptions) -> dict:
+    """`check_payload` of one self-check, or {"error": message} for input it cannot check."""
+    from grader.delivery.selfcheck import check_json as run
+
+    return run(path, assignment, options)
+
+
+def serve_checks(requests, replies, options: GradeOptions) -> None:
+    """Self-checks on request, one JSON line in and one out, until `requests` closes: what a
+    notebook's check cells talk to (grader/delivery/checkcell.py)."""
+    from grader.delivery.selfcheck import serve
+
+    serve(requests, replies, options)
 
 
 def check_exit_status(result: Result) -> int:

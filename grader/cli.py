@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 from pathlib import Path
@@ -147,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="self-check your own submission: public checks only")
     check.add_argument("path", type=Path, nargs="?", default=Path("."))
     check.add_argument("--full", action="store_true", help="also run the training checks on the dataset")
+    check.add_argument("--question", action="append", default=[], metavar="ID",
+                       help="only this question's checks (repeatable; default: every question)")
+    check.add_argument("--json", action="store_true",
+                       help="print the result as JSON (what a notebook's check cell reads)")
+    check.add_argument("--serve", action="store_true",
+                       help="answer JSON check requests on stdin, one per line (a notebook's check cells start this)")
     _common(check)
     check.set_defaults(func=cmd_check)
 
@@ -388,13 +395,22 @@ def cmd_data_fetch(args) -> int:
 def cmd_check(args) -> int:
     _check_paths(args)
     started = time.monotonic()
-    options = _options(args, public_only=True, skip_data=not args.full, execute="none")
+    questions = tuple(args.question)
+    options = _options(args, public_only=True, skip_data=not args.full, execute="none", questions=questions)
+    if args.serve:
+        api.serve_checks(sys.stdin, sys.stdout, options)
+        return 0
+    if args.json:
+        payload = api.check_json(args.path, args.assignment, options)
+        print(json.dumps(payload))
+        return 2 if "error" in payload or payload["result"].get("error") else \
+            api.check_exit_status(api.Result.from_dict(payload["result"]))
     result = api.check_submission(args.path, args.assignment, options)
     if result.error:
         print(f"could not check {args.path.resolve()}: {result.error}")
         return 2
     hint = "" if args.full else "training on the dataset is not run without --full."
-    print(api.check_report(result, time.monotonic() - started, hint, folder=args.path))
+    print(api.check_report(result, time.monotonic() - started, hint, folder=args.path, questions=questions))
     return api.check_exit_status(result)
 
 

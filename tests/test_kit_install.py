@@ -33,6 +33,8 @@ NOT_ON_THE_CHECK_PATH = ("grader.batching.folder", "grader.batching.pool", "grad
 
 
 ROW = re.compile(r"^(PASS|PARTIAL|FAIL|ERROR|TIMEOUT) +\S+ +(\S+)", re.M)
+# The first question with a check cell: the kit README's `check --question` example.
+EXAMPLE_QUESTION = {"pset4": "Q2.1", "modular": "fc_forward", "a1": "P3B_code"}
 
 
 def _bin(venv: Path, name: str) -> Path:
@@ -164,12 +166,18 @@ def test_the_kits_readme_commands_pass_on_a_correct_submission(installed, tmp_pa
     assignment, kit, venv, home = installed
     work = with_correct_code(kit, assignment, tmp_path / "kit")
     commands = kit_readme_commands(kit)
-    assert commands == ["pip install ./selfcheck", f"cd {assignment}", "mlp-grader check", "mlp-grader check --full"]
-    quick, full = run_commands(commands, work, _env(venv, home))
+    example = EXAMPLE_QUESTION[assignment]
+    assert commands == ["pip install ./selfcheck", f"cd {assignment}", "mlp-grader check",
+                        f"mlp-grader check --question {example}", "mlp-grader check --full"]
+    quick, one, full = run_commands(commands, work, _env(venv, home))
     for output, with_data in ((quick, False), (full, True)):
         ids, points = public_checks(kit, assignment, full=with_data)
         assert f"public checks: {points:g}/{points:g} points" in output, output
         assert sorted(check for status, check in ROW.findall(output) if status == "PASS") == sorted(ids)
+    rubric = load_rubric(kit / "selfcheck" / "grader_course" / "rubrics" / f"{assignment}.toml")
+    question = next(q for q in rubric.questions if q.id == example)
+    assert sorted(check for status, check in ROW.findall(one) if status == "PASS") == sorted(c.id for c in question.checks)
+    assert f"public checks: {question.points:g}/{question.points:g} points" in one, one
     trained = set(public_checks(kit, assignment, full=True)[0]) - set(public_checks(kit, assignment, full=False)[0])
     if trained:  # it says that it trained on the offline stand-in, not on the real dataset
         assert "Using the offline stand-in" in full, full
@@ -184,3 +192,54 @@ def test_the_repository_readmes_student_commands_work_as_written(installed, tmp_
     assert commands == ["pip install ./selfcheck", f"cd {assignment}", "mlp-grader check", "mlp-grader check --full"]
     outputs = run_commands(commands, work, _env(venv, home))
     assert len(outputs) == 2 and all("public checks: " in o for o in outputs)
+
+
+def test_check_cells_run_in_jupyter_installed_by_the_student(installed, tmp_path):
+    """The student installs Jupyter's kernel (ipykernel) next to the kit, and runs the check
+    cells of the kit's notebook in it: the points of `mlp-grader check` for each question,
+    computed in the kit's environment (the kernel is that venv's Python). What this test adds
+    to the venv is removed again: the other tests prove the kit alone installs no Jupyter."""
+    assignment, kit, venv, home = installed
+    if assignment != "pset4":
+        pytest.skip("one assignment is enough: tests/test_checkcell.py runs every assignment's cells")
+    import nbformat
+    from nbclient import NotebookClient
+
+    from grader.notebooks.checkcells import is_check_cell
+
+    work = with_correct_code(kit, assignment, tmp_path / "kit") / assignment
+    env = _env(venv, home)
+    pip = str(_bin(venv, "pip"))
+    before = set(_run([pip, "freeze"], work, env).stdout.split())
+    try:
+        out = _run([pip, "install", "-q", "ipykernel"], work, env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        prefix = tmp_path / "jupyter"
+        out = _run([str(_bin(venv, "python")), "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", "kit"],
+                   work, env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        template = nbformat.read(work / "pset4.ipynb", as_version=4)
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(c.source) for c in template.cells
+                    if c.cell_type == "code" and is_check_cell(c.source) and "Q2.2" not in c.source][:3]
+        assert [c.source for c in nb.cells[1:]] == ['check("Q2.1")', 'check("Q2.3")']
+        nbformat.write(nb, work / "checks.ipynb")
+        os.environ["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")  # where the kernelspec "kit" is
+        try:
+            NotebookClient(nb, timeout=300, kernel_name="kit", resources={"metadata": {"path": str(work)}}).execute(
+                env={**env, "JPY_SESSION_NAME": str(work / "checks.ipynb")})
+        finally:
+            del os.environ["JUPYTER_PATH"]
+    finally:
+        added = [line.split("==")[0] for line in set(_run([pip, "freeze"], work, env).stdout.split()) - before]
+        if added:
+            _run([pip, "uninstall", "-q", "-y", *added], work, env)
+    texts = ["".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in c.outputs)
+             for c in nb.cells]
+    assert texts[0] == ""
+    assert texts[1].splitlines()[-2] == "public checks: 2/2 points (" + texts[1].splitlines()[-2].split("(")[1]
+    assert texts[1].splitlines()[-1] == ("3 points remain to be decided after hand-in (hidden checks 3): passing "
+                                         "here does not guarantee them.")
+    assert "public checks: 3/3 points" in texts[2]
+    assert texts[1].startswith("public checks of Q2.1, on mlp.py as saved on disk at ")
+    assert "warning" not in texts[1] + texts[2]

@@ -7,7 +7,7 @@ import pytest
 from grader.errors import GraderError
 from grader.rubric import load_rubric
 from grader.regions import ANSWER_PLACEHOLDER, strip_code, strip_notebook
-from grader.delivery.template import template_differences
+from grader.delivery.template import check_anchors, template_differences
 
 from conftest import REPO
 
@@ -16,7 +16,8 @@ from conftest import REPO
 def test_committed_template_is_in_sync_with_the_reference(assignment):
     rubric = load_rubric(REPO / "rubrics" / f"{assignment}.toml")
     files = list(rubric.owned) + list(rubric.provided)
-    problems = template_differences(REPO / "reference" / assignment, files, REPO / "student_template" / assignment)
+    problems = template_differences(REPO / "reference" / assignment, files, REPO / "student_template" / assignment,
+                                    check_anchors(REPO / "rubrics" / f"{assignment}.toml"))
     assert problems == [], "run `mlp-grader assign` and commit student_template/: " + "; ".join(problems)
 
 

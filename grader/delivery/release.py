@@ -73,7 +73,9 @@ def build_kit(assignment: str, out: Path, course: CourseDir | None = None) -> Ki
     public_rubric = public_only(raw)
     _write(material / "rubrics" / f"{assignment}.toml", dump_rubric(public_rubric))
     _write(package / "pyproject.toml", _pyproject())
-    _write(out / "README.md", _readme(assignment, rubric.title, public_rubric["assignment"]["total_points"]))
+    example = next((q.id for q in rubric.questions if any(c.public and not c.needs_data
+                                                          for c in q.checks)), "")
+    _write(out / "README.md", _readme(assignment, rubric.title, public_rubric["assignment"]["total_points"], example))
     kit_files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     load_rubric(material / "rubrics" / f"{assignment}.toml")  # the kit's rubric must itself be valid
     return Kit(out, kit_files, public_rubric["assignment"]["total_points"])
@@ -81,16 +83,19 @@ def build_kit(assignment: str, out: Path, course: CourseDir | None = None) -> Ki
 
 def public_only(raw: dict[str, Any]) -> dict[str, Any]:
     """The rubric without hidden checks and without model answers; autograded questions keep
-    the points of their public checks, written questions keep their points."""
+    the points of their public checks and say how many points their hidden checks hold
+    (`hidden_points`: a number, nothing of what they check), so the self-check can tell a
+    student what remains to be decided after hand-in; written questions keep their points."""
     questions = []
     for q in raw.get("questions", []):
         q = {k: v for k, v in q.items() if k != "model_answer"}
         if not q.get("manual"):
             checks = [c for c in q.get("checks", []) if is_public(c)]
-            if not checks:
-                continue
+            hidden = sum(c["points"] for c in q.get("checks", [])) - sum(c["points"] for c in checks)
             q["checks"] = checks
             q["points"] = sum(c["points"] for c in checks)
+            if hidden:
+                q["hidden_points"] = hidden
         questions.append(q)
     assignment = {**raw["assignment"], "total_points": sum(q["points"] for q in questions)}
     return {"assignment": assignment, "data": raw.get("data", {}), "questions": questions}
@@ -144,25 +149,33 @@ def _pyproject() -> str:
                      description="Self-check for the course's neural-network homework (public checks only)")
 
 
-def _readme(assignment: str, title: str, points: float) -> str:
+def _readme(assignment: str, title: str, points: float, example: str) -> str:
     return f"""# {title}: student kit
 
 `{assignment}/` holds the files you work on. `selfcheck/` checks your work on your own machine
 with the same engine the course grades with — the public checks only ({points:g} points here).
 
-Install once (Python 3.10+; a virtual environment is a good idea):
+Install once (Python 3.10+; a virtual environment is a good idea), into the Python your
+Jupyter kernel runs (`pip install jupyter` there too, if you have no Jupyter yet):
 
     pip install ./selfcheck
 
-Run it in the folder with your code:
+In the notebook, run the cell `check("<question>")` under each question (and `check()` at the end):
+it runs that question's public checks on your files as saved on disk, in a separate process, and
+shows the table in the cell. Save your `.py` files first; the cell says which file and save time it
+checked, and warns when the notebook still uses an older import of it.
+
+Or in a terminal, in the folder with your code:
 
     cd {assignment}
     mlp-grader check            # public checks: a table, exit status 1 when one fails
+    mlp-grader check --question {example}      # one question's checks, as a notebook cell runs them
     mlp-grader check --full     # also the training checks, when you have the dataset
 
 Each row says PASS/FAIL, your points, what was measured and what was expected, and a hint
 when a check fails (which function; a sign, a scale, a factor of N). Hidden checks (other
-inputs, shapes and seeds) and your written answers are graded after you hand in.
+inputs, shapes and seeds) and your written answers are graded after you hand in: the check
+says how many points remain to be decided then.
 
 Your code runs in a separate process with a time limit per check, and memory and CPU limits
 where the system has them (Linux, macOS). On Windows each check starts a fresh Python (there is

@@ -4,12 +4,18 @@ in sync with the reference (`mlp-grader assign --check`).
 """
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from grader.course import CourseDir
 from grader.errors import GraderError
+from grader.files import load_toml
+from grader.notebooks.checkcells import insert_check_cells
+from grader.notebooks.config import question_pattern
 from grader.regions import strip_code, strip_notebook
 from grader.rubric import load_rubric
 
@@ -35,16 +41,42 @@ def assign(course: CourseDir, assignment: str | None = None, check: bool = False
         rubric = load_rubric(course.rubric(name))
         files = list(rubric.owned) + list(rubric.provided)
         status = TemplateStatus(name, course.template(name))
+        cells = check_anchors(course.rubric(name))
         if check:
-            status.problems = template_differences(course.reference(name), files, course.template(name))
+            status.problems = template_differences(course.reference(name), files, course.template(name), cells)
         else:
-            status.written = write_template(course.reference(name), files, course.template(name))
+            status.written = write_template(course.reference(name), files, course.template(name), cells)
         statuses.append(status)
     return statuses
 
 
-def render_template(reference: Path, files: list[str]) -> dict[str, str]:
-    """The template's files (relative path -> text), generated from the reference."""
+def check_anchors(rubric_path: Path) -> CheckCells:
+    """Where the student notebook gets its self-check cells: after each autograded question
+    that has a public check a notebook can run (not a training check), found by the question's
+    `check_after` regex on a heading, else its id as a token or its title in a heading."""
+    rubric = load_rubric(rubric_path)
+    raw = {q["id"]: q for q in load_toml(rubric_path).get("questions", [])}
+    anchors = []
+    for q in rubric.questions:
+        if q.manual or not any(c.public and not c.needs_data for c in q.checks):
+            continue
+        given = raw[q.id].get("check_after")
+        pattern = re.compile(given, re.I) if given else re.compile(
+            f"{question_pattern(q.id).pattern}|{re.escape(q.title)}", re.I)
+        anchors.append((q.id, pattern))
+    return CheckCells(rubric.assignment, rubric.notebook, anchors)
+
+
+@dataclass
+class CheckCells:
+    assignment: str
+    notebook: str  # the notebook that gets them (relative path); "" for none
+    anchors: list[tuple[str, re.Pattern]]
+
+
+def render_template(reference: Path, files: list[str], cells: CheckCells | None = None) -> dict[str, str]:
+    """The template's files (relative path -> text), generated from the reference; the
+    notebook with its self-check cells when `cells` says where."""
     rendered: dict[str, str] = {}
     for rel in files:
         source = reference / rel
@@ -53,6 +85,8 @@ def render_template(reference: Path, files: list[str]) -> dict[str, str]:
         text = source.read_text(encoding="utf-8")
         if rel.endswith(".ipynb"):
             rendered[rel] = strip_notebook(text, rel)
+            if cells is not None and rel == cells.notebook:
+                rendered[rel] = _with_check_cells(rendered[rel], cells, source)
         elif rel.endswith(".py"):
             rendered[rel] = strip_code(text, rel)
         else:
@@ -60,9 +94,18 @@ def render_template(reference: Path, files: list[str]) -> dict[str, str]:
     return rendered
 
 
-def write_template(reference: Path, files: list[str], target: Path) -> list[str]:
+def _with_check_cells(text: str, cells: CheckCells, source: Path) -> str:
+    nb = nbformat.reads(text, as_version=4)
+    missing = insert_check_cells(nb, cells.assignment, cells.anchors)
+    if missing:
+        raise GraderError(f"{source}: no heading found for question(s) {', '.join(missing)}; give each a "
+                          "`check_after` regex in the rubric (a heading of its section) for its check cell")
+    return nbformat.writes(nb) + "\n"
+
+
+def write_template(reference: Path, files: list[str], target: Path, cells: CheckCells | None = None) -> list[str]:
     """(Re)write the template folder; returns the files written."""
-    rendered = render_template(reference, files)
+    rendered = render_template(reference, files, cells)
     if target.exists():
         shutil.rmtree(target)
     for rel, text in rendered.items():
@@ -72,9 +115,10 @@ def write_template(reference: Path, files: list[str], target: Path) -> list[str]
     return sorted(rendered)
 
 
-def template_differences(reference: Path, files: list[str], target: Path) -> list[str]:
+def template_differences(reference: Path, files: list[str], target: Path,
+                         cells: CheckCells | None = None) -> list[str]:
     """Files of the committed template that differ from what the reference generates."""
-    rendered = render_template(reference, files)
+    rendered = render_template(reference, files, cells)
     problems = []
     for rel, text in rendered.items():
         path = target / rel

@@ -38,6 +38,7 @@ class GradeOptions:
     execute: str = "light"  # the notebook: light (skips the rubric's training cells), full, none
     reference_cache: bool = True  # keep the reference's outputs on disk between runs (see refcache.py)
     runner: str | None = None  # how probes start tasks: fork, spawn (fresh interpreter); None: fork if it exists
+    questions: tuple[str, ...] = ()  # only these questions' checks (a notebook's check cell); empty: all
 
 
 def kinds_for(probe: str) -> dict[str, Kind]:
@@ -72,6 +73,11 @@ class Grader:
             if check.kind not in self.kinds:
                 raise GraderError(f"rubric {assignment}: check {check.id} has unknown kind {check.kind!r}")
         self.options = options
+        known = [q.id for q in self.rubric.questions]
+        unknown = [q for q in options.questions if q not in known]
+        if unknown:
+            raise GraderError(f"unknown question {unknown[0]!r} in {assignment}; valid: {', '.join(known)}")
+        self._asked = {c.id for q in self.rubric.questions if q.id in options.questions for c in q.checks}
         if self.grades_notebook:
             from grader.notebooks.step import validate_mode
 
@@ -101,6 +107,8 @@ class Grader:
     # ------------------------------------------------------------------ selection
 
     def selected(self, check: CheckSpec) -> bool:
+        if self.options.questions and check.id not in self._asked:
+            return False
         if self.options.public_only and not check.public:
             return False
         return not (self.options.skip_data and check.needs_data)
@@ -318,6 +326,9 @@ class Grader:
 
     def _score(self, check: CheckSpec, ctx: Context, plans, outputs, reference, missing) -> Outcome:
         if not self.selected(check):
+            if self.options.questions and check.id not in self._asked:
+                return Outcome(0.0, "not run (another question)", status="skipped",
+                               safe_message="not run (another question)")
             why = "hidden check: graded later" if not check.public else "training check: run with --full"
             return Outcome(0.0, f"not run ({why})", status="skipped", safe_message=f"not run ({why})")
         if missing:

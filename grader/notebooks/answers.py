@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.notebooks.checkcells import is_check_cell
 from grader.notebooks.config import AnswerSpec, NotebookConfig
 from grader.notebooks.matching import TemplateCell, norm_lines
 from grader.regions import ANSWER_PLACEHOLDER
@@ -70,7 +71,7 @@ def find_answers(cells: list[Any], template: list[TemplateCell], matches: dict[i
             if cell.get("cell_type") == "markdown" and any(p.search(h) for p in config.question_patterns
                                                            for _, h in HEADING.findall(source)):
                 break
-            if not source.strip():
+            if not source.strip() or (cell.get("cell_type") == "code" and is_check_cell(source)):
                 continue
             parts.append(f"```python\n{source.strip()}\n```" if cell.get("cell_type") == "code" else source.strip())
             numbers.append(i + 1)

@@ -13,6 +13,7 @@ from typing import Any
 
 import nbformat
 
+from grader.notebooks.checkcells import is_check_cell
 from grader.regions import ANSWER, ANSWER_PLACEHOLDER, BEGIN, END, STUB, replacement
 
 MATCH_THRESHOLD = 0.5  # similarity below which a submitted cell is not the template's cell
@@ -108,7 +109,10 @@ def match_cells(template: list[TemplateCell], cells: list[Any]) -> dict[int, int
     """Template cell index -> submitted cell index, by content (not position): the most
     similar pairs first, each cell used once, same cell type, similarity >= MATCH_THRESHOLD.
     Ties go to the pair whose relative positions agree best."""
-    student = [(i, c.get("cell_type"), norm_lines(c.get("source", ""))) for i, c in enumerate(cells)]
+    # A self-check cell is the student's tool, not the template's: never matched, never counted.
+    student = [(i, c.get("cell_type"), norm_lines(c.get("source", ""))) for i, c in enumerate(cells)
+               if not (c.get("cell_type") == "code" and is_check_cell(c.get("source", "")))]
+    lines_of = {i: lines for i, _, lines in student}
     pairs: list[tuple[float, float, int, int]] = []
     exact: dict[tuple[str, str], list[int]] = {}
     for i, kind, lines in student:
@@ -120,9 +124,9 @@ def match_cells(template: list[TemplateCell], cells: list[Any]) -> dict[int, int
         hits = exact.get((t.cell_type, t.source))
         candidates = hits if hits else [i for i, kind, _ in student if kind == t.cell_type]
         for i in candidates:
-            score = 1.0 if hits else similarity(t.lines, student[i][2])
+            score = 1.0 if hits else similarity(t.lines, lines_of[i])
             if not hits and any(t.region):  # the student's code replaces the stubs: judge the rest
-                score = max(score, _coverage(t, student[i][2]))
+                score = max(score, _coverage(t, lines_of[i]))
             if score >= MATCH_THRESHOLD:
                 pairs.append((score, -abs(t.index / n_t - i / n_s), t.index, i))
     pairs.sort(reverse=True)
@@ -212,7 +216,7 @@ def _excerpt(lines: list[str]) -> str:
 def added_code_cells(cells: list[Any], matches: dict[int, int], answer_cells: set[int]) -> list[int]:
     used = set(matches.values()) | answer_cells
     return [i + 1 for i, c in enumerate(cells) if c.get("cell_type") == "code" and i not in used
-            and c.get("source", "").strip()]
+            and c.get("source", "").strip() and not is_check_cell(c.get("source", ""))]
 
 
 def wrong_assignment(template: list[TemplateCell], matches: dict[int, int]) -> bool:

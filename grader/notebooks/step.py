@@ -20,6 +20,7 @@ from typing import Any
 
 import nbformat
 
+from grader.notebooks.checkcells import is_check_cell
 from grader.notebooks.answers import find_answers
 from grader.notebooks.claims import record_claims
 from grader.notebooks.config import NotebookConfig, load_config
@@ -288,6 +289,9 @@ def _edits(result: Result, config: NotebookConfig, template: list[TemplateCell],
                                    "points": -points})
 
 
+SELF_CHECK_SKIP = "self-check cell (check(...)): the grader runs the checks itself"
+
+
 def _execute(grader: Any, sub: Any, ctx: Any, config: NotebookConfig, template: list[TemplateCell],
              matches: dict[int, int], nb: Any, mode: str) -> ExecutionReport:
     scale = grader.options.timeout_scale
@@ -314,6 +318,9 @@ def _skips(nb: Any, template: list[TemplateCell], matches: dict[int, int], confi
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
             continue
+        if is_check_cell(cell.get("source", "")):  # the student's self-check: never run by the grader
+            skip[index] = SELF_CHECK_SKIP
+            continue
         sources = [cell.get("source", "")]
         if index in matched_to:
             sources.append(template[matched_to[index]].source)
@@ -336,13 +343,17 @@ def _execution_summary(report: ExecutionReport, nb: Any, config: NotebookConfig,
         cells.append({"cell": run.index + 1, "status": run.status, "seconds": run.seconds, "reason": run.reason,
                       "error": run.error, "excerpt": _first_line(source)})
     ran = sum(counts.get(s, 0) for s in ("ok", "error", "timeout", "died"))
+    own = sum(1 for run in report.cells if run.status == "skipped" and run.reason == SELF_CHECK_SKIP)
     parts = [f"{counts.get('ok', 0)} of {len(report.cells)} code cells ran without error"]
     for status, word in (("error", "raised an error"), ("timeout", "timed out"), ("died", "killed the kernel"),
                          ("skipped", "skipped"), ("not_run", "not run")):
-        if counts.get(status):
-            parts.append(f"{counts[status]} {word}")
+        number = counts.get(status, 0) - (own if status == "skipped" else 0)
+        if number:
+            parts.append(f"{number} {word}")
+    if own:
+        parts.append(f"{own} self-check cells left out")
     summary = ", ".join(parts) + f" ({mode} mode, {report.seconds:g} s, {ran} executed)"
-    if mode == "light" and counts.get("skipped"):
+    if mode == "light" and counts.get("skipped", 0) > own:
         summary += "; skipped cells are the expensive training/data cells: their results come from the probes"
     if report.problem:
         summary = report.problem + "; " + summary
