@@ -102,10 +102,37 @@ def pytest_configure(config):
     config._sandbox_fix = changed
 
 
+# The hostile suite's attacks at the landlock and process levels that the default run keeps: each
+# level's own containment (landlock: files, network, Unix sockets, signals, neighbours; process:
+# the limits and the runner it relies on). Every attack runs at bwrap in the default run
+# (test_hostile.py, `level` fixture); the same attack at the other two levels is a repetition of
+# that, marked slow (CI runs it: .ci/run).
+HOSTILE_DEFAULT = {
+    "landlock": {"test_searching_the_disk_for_the_reference", "test_network_connection",
+                 "test_unix_socket_by_path_and_abstract_name", "test_signalling_and_reading_the_grader",
+                 "test_tampering_with_other_submissions_and_the_output", "test_killing_the_runner_costs_only_the_remaining_checks"},
+    "process": {"test_infinite_loop", "test_memory_blowup", "test_fork_loop_with_escapes_from_the_process_group",
+                "test_killing_the_runner_costs_only_the_remaining_checks", "test_os_exit"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers set here
 def pytest_collection_modifyitems(config, items):
     for item in items:  # every test of the landlock level, whichever file holds it
         if "landlock" in item.nodeid or "landlock_sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.landlock)
+        level = getattr(getattr(item, "callspec", None), "params", {}).get("level")
+        if item.nodeid.startswith("tests/test_hostile.py") and level in HOSTILE_DEFAULT and \
+                item.originalname not in HOSTILE_DEFAULT[level]:
+            item.add_marker(pytest.mark.slow)
+
+
+def default_subset(values, keep):
+    """parametrize values: those in `keep` run in the default run, every other one is marked slow
+    (a repetition of their class; CI runs them: .ci/run). Each call site names what it keeps."""
+    missing = set(keep) - set(values)
+    assert not missing, f"not among the values: {missing}"
+    return [v if v in keep else pytest.param(v, marks=pytest.mark.slow) for v in values]
 
 
 def pytest_unconfigure(config):

@@ -295,6 +295,7 @@ TWENTY = ["correct_loops", "correct_is_compare", "correct_helpers", "correct_uns
           "bug_syntax_error", "bug_import_crash", "hostile_os_exit", "hostile_fake_print"]
 
 
+@pytest.mark.slow  # the same class at full size: test_kill_9_of_the_parent_loses_nothing_finished_and_a_rerun_resumes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
 def test_twenty_mixed_submissions_resume_after_kill_9_of_the_parent(tmp_path):
     """The issue's acceptance test: 20 mixed submissions, --jobs 2, kill -9 of the parent."""

@@ -96,7 +96,7 @@ def cell_points(nb) -> dict[str, tuple[float, float]]:
 def public_points(result, question: str | None = None) -> tuple[float, float]:
     """The public checks a notebook runs (training checks need `--full`), of one question or all."""
     checks = [c for q in result.questions if question in (None, q.id) for c in q.checks
-              if c.visibility == "public" and c.id not in TRAINING[result.assignment]]
+              if c.public and c.id not in TRAINING[result.assignment]]
     return sum(c.points for c in checks), sum(c.max_points for c in checks)
 
 

@@ -212,6 +212,9 @@ def local_pool(root: Path, out: Path) -> dict[str, list]:
 # ---------------------------------------------------------------- the cluster, end to end
 
 
+# slow: a killed worker on the cluster is test_a_submission_that_kills_its_worker_twice_is_a_row_and_the_batch_goes_on;
+# a killed driver that resumes is test_batch.py's test_kill_9_of_the_parent_loses_nothing_finished_and_a_rerun_resumes
+@pytest.mark.slow
 def test_a_mixed_class_survives_a_killed_worker_and_a_killed_driver_and_matches_the_local_pool(
         dask_cluster, tmp_path):
     root = tmp_path / "class"
