@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import zipfile
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -4,8 +4,6 @@ submission times, the late-day bank, git clones as of a time, and the one decisi
 bank, too late, a Canvas marker without a time)."""
 from __future__ import annotations
 
-import os
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,6 +16,8 @@ from grader.latework.extensions import read_extensions
 from grader.latework.inputs import LateInputError, parse_time
 from grader.latework.policy import load_policy
 from grader.latework.times import SubmissionTime, commit_time, read_submitted_at, snapshot
+
+from conftest import git
 
 ZURICH = ZoneInfo("Europe/Zurich")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -196,15 +196,6 @@ def test_the_bank_replaces_an_assignments_rows_so_nothing_is_spent_twice(tmp_pat
 
 
 # ---------------------------------------------------------------- git clones
-
-def git(repo: Path, *args: str, when: str = "") -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "s", "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "s",
-           "GIT_COMMITTER_EMAIL": "s@x", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    if when:
-        env.update(GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
-
 
 def make_clone(repo: Path) -> dict[str, str]:
     repo.mkdir()

@@ -251,7 +251,7 @@ def test_standin_rule_is_named_and_uses_the_references_own_accuracy(pset4_grader
         details = checks[check_id].details
         assert details["got"] == details["reference_accuracy"] == reference
         assert details["rule"] == "reference"
-        assert f"digits is an offline stand-in" in checks[check_id].message
+        assert "digits is an offline stand-in" in checks[check_id].message
         assert f"full points from {full:g} (reference − " in checks[check_id].message
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from grader.cli import main
 from grader.delivery.gradescope import to_gradescope
 from grader.results import Result
 
-from conftest import PSET4_FIXTURES, REPO
+from conftest import PSET4_FIXTURES, REPO, git
 
 COMMON = ["--dataset", "digits", "--sandbox", "process", "--execute", "none", "--similarity", "off", "-j", "1"]
 TOLERANCE = "  expected = 1.182248\n  tolerance = 1e-6\n"  # sigmoid_toy_loss: bug_missing_reg gives 1.144317141
@@ -144,15 +142,6 @@ grace_minutes = 10
 penalty_per_day = 0.1
 max_late_days = 3
 """
-
-
-def git(repo: Path, *args: str, when: str = "") -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "s", "GIT_AUTHOR_EMAIL": "s@x", "GIT_COMMITTER_NAME": "s",
-           "GIT_COMMITTER_EMAIL": "s@x", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    if when:
-        env.update(GIT_AUTHOR_DATE=when, GIT_COMMITTER_DATE=when)
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
 
 
 def commit(repo: Path, when: str) -> str:
