@@ -132,9 +132,18 @@ def test_check_cells_give_the_points_of_check_and_of_the_ta_grade(assignment, fi
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment, fixture", SLOW)
 def test_every_fixture_check_cells_agree(assignment, fixture, tmp_path, shared_graders):
-    # slow: one process per check cell and fixture; test_check_cells_give_the_points_of_check_and_of_the_ta_grade
-    # covers the class with one fixture per assignment.
-    agree(assignment, fixture, tmp_path, shared_graders)
+    # slow: test_check_cells_give_the_points_of_check_and_of_the_ta_grade covers the class (every
+    # cell against `check` and the TA) with one fixture per assignment. Here every other fixture's
+    # `check()` cell (all its public checks in one request) against the TA's grade: a cell per
+    # question and a terminal run again for each would cost a minute and a half per modular fixture.
+    folder = tmp_path / fixture
+    shutil.copytree(FIXTURES / assignment / fixture, folder)
+    nb = execute(check_cells_notebook(assignment, [""]), folder)  # the import cell and `check()`
+    ta = shared_graders(assignment, MODULAR_TA if assignment == "modular" else OPTIONS).grade(
+        FIXTURES / assignment / fixture)
+    assert cell_points(nb) == {"": public_points(ta)}
+    for cell in nb.cells:
+        assert "all tests passed" not in (text_of(cell) + html_of(cell)).lower()
 
 
 def test_one_question_cell_says_what_it_ran_warns_and_shows_the_students_traceback(tmp_path):

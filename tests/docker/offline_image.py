@@ -13,8 +13,8 @@ registry or package index reachable from the builds:
 3. image: the repository's Dockerfile, `--build-arg WHEELHOUSE=wheelhouse`.
 4. run: the README's `docker run` line for real (`podman run` with runc, the rlimits a rootful
    podman needs on such a host, the submissions mounted read-only), on the examples plus a
-   fork loop beside correct pset4 submissions, twice with one reference-cache folder (the
-   second run must reuse every entry); then `mlp-grader doctor` and a few hostile submissions
+   fork loop beside correct pset4 submissions, then two of them again with the same
+   reference-cache folder (the second run must use cached entries and add none); then `mlp-grader doctor` and a few hostile submissions
    (tests/docker/hostile_in_image.py) in running containers. Where `podman run` cannot start a
    container (runc refused the rlimits), the same work happens in a test stage's build step
    (FROM the image, `--network=none`, as the image's user) and its results are copied out of a
@@ -50,6 +50,8 @@ README_RUN_ARGS = ("--rm", "--network", "none", "--memory", "4g")
 # Beside the examples: a fork loop and correct pset4 submissions, graded by the same 2 workers
 FORK_LOOP = "pset4-zz-hostile-fork-loop"
 NEIGHBOURS = {"pset4-zz-neighbour-loops": "correct_loops", "pset4-zz-neighbour-helpers": "correct_helpers"}
+# The second `docker run` (same cache folder): these again, each reference output from the cache
+AGAIN = ("pset4-reference", "a1-reference")
 # The buggy examples' points with the image's defaults (no baked data: the digits and
 # synthetic-cifar stand-ins), as `mlp-grader grade examples/submissions` gives them outside it.
 BUG_POINTS = {"modular-flagged-softmax-no-max": 37, "modular-bug-wd-twice": 32, "pset4-bug-np-float": 3,
@@ -244,8 +246,12 @@ def run_in_containers(podman: Podman, stage: Path, work: Path, log_dir: Path, re
     the hostile submissions, each in a running container; out/ as the build step leaves it."""
     out = owned(work / "out")
     cache = owned(work / "cache")
-    mounts = ("-v", f"{stage / 'submissions'}:/submissions:ro", "-v", f"{cache}:/cache")
-    for run_no, target in ((1, out / "examples"), (2, out / "examples-again")):
+    # The second run: two of the examples again (the whole class again would only cost minutes)
+    again = work / "again"
+    for name in AGAIN:
+        shutil.copytree(stage / "submissions" / name, again / name)
+    for run_no, target, subs in ((1, out / "examples", stage / "submissions"), (2, out / "examples-again", again)):
+        mounts = ("-v", f"{subs}:/submissions:ro", "-v", f"{cache}:/cache")
         owned(target)
         if run_no == 2:  # every entry back-dated: the second run must use (touch) each, and add none
             before = {p.name for p in cache.iterdir() if not p.name.startswith(".")}
@@ -261,7 +267,8 @@ def run_in_containers(podman: Podman, stage: Path, work: Path, log_dir: Path, re
         else:
             after = {p.name: p.stat().st_mtime for p in cache.iterdir() if not p.name.startswith(".")}
             report.cache = {"entries": len(before), "reused": sum(1 for n in before if after.get(n, 0) > 1e9),
-                            "added": len(set(after) - before), "rc": graded.returncode}
+                            "added": len(set(after) - before), "rc": graded.returncode,
+                            "graded_again": len(list(target.glob("*/result.json")))}
     shutil.copytree(stage / "hostile", work / "hostile")
     script = ("mkdir -p /out && id -u > /out/uid"
               " && python3 -c 'import json, socket; print(json.dumps([n for _, n in socket.if_nameindex()]))'"
@@ -320,7 +327,7 @@ def check(out: Path, report: Report) -> None:
                    any(report.neighbours[n] != 45 for n in NEIGHBOURS) or report.neighbours[FORK_LOOP] >= 45):
         problems.append(f"beside the fork loop: {report.neighbours} (each correct neighbour 45 of 45 expected)")
     if report.cache and (report.cache["rc"] != 0 or report.cache["entries"] == 0 or report.cache["added"]
-                         or report.cache["reused"] != report.cache["entries"]):
+                         or report.cache["reused"] == 0 or report.cache["graded_again"] != len(AGAIN)):
         problems.append(f"the second `docker run` did not reuse the reference cache: {report.cache}")
     if not re.search(rf"graded {len(examples) + len(beside)}, failed to grade 0,", read(out, "grade.log")):
         problems.append("the batch summary does not say every example was graded: " + read(out, "grade.log")[-1500:])
