@@ -120,9 +120,12 @@ HOSTILE_DEFAULT = {
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers set here
 def pytest_collection_modifyitems(config, items):
     for item in items:  # every test of the landlock level, whichever file holds it
-        if "landlock" in item.nodeid or "landlock_sandbox" in getattr(item, "fixturenames", ()):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        at_landlock = any(v == "landlock" for v in params.values() if isinstance(v, str))
+        if at_landlock or item.nodeid.startswith("tests/test_landlock.py") or \
+                "landlock_sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.landlock)
-        level = getattr(getattr(item, "callspec", None), "params", {}).get("level")
+        level = params.get("level")
         if item.nodeid.startswith("tests/test_hostile.py") and level in HOSTILE_DEFAULT and \
                 item.originalname not in HOSTILE_DEFAULT[level]:
             item.add_marker(pytest.mark.slow)
