@@ -90,6 +90,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 ERROR_TAIL_LINES = 12
 
 STATUSES = ("ok", "error", "timeout", "died", "skipped", "not_run")
+# How long nbclient waits for a cell's outputs after its reply: 5 s lost the output of a cell run
+# in a freshly restarted kernel on a loaded machine (a CI run: the printed line never arrived). It
+# costs nothing when the outputs come, which they do at once.
+IOPUB_SECONDS = 20
 
 
 @dataclass
@@ -304,7 +308,7 @@ class _Session:
                                         nbformat_minor=nb.get("nbformat_minor", 5))
         self.client = _CappedClient(scratch, km=self.km, allow_errors=True, record_timing=False,
                                     interrupt_on_timeout=False, raise_on_iopub_timeout=False,
-                                    iopub_timeout=5, coalesce_streams=False)
+                                    iopub_timeout=IOPUB_SECONDS, coalesce_streams=False)
         self.client.kc = kc
         return time.monotonic() - started
 
