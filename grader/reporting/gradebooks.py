@@ -68,36 +68,35 @@ def question_columns(results: list[Result]) -> list[tuple[str, float]]:
 
 def write_identities(ids: dict[str, str], folder: Path) -> Path | None:
     """student name -> Canvas user id; nothing is written for a batch without Canvas files."""
-    path = Path(folder) / IDENTITIES
-    if not ids:
-        path.unlink(missing_ok=True)
-        return None
-    path.write_text(json.dumps(dict(sorted(ids.items())), indent=1), encoding="utf-8")
-    return path
+    return _write_names(ids, Path(folder) / IDENTITIES)
 
 
 def read_identities(folder: Path) -> dict[str, str]:
-    try:
-        data = json.loads((Path(folder) / IDENTITIES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return _read_names(Path(folder) / IDENTITIES)
 
 
 def write_canvas_names(prefixes: dict[str, str], folder: Path) -> Path | None:
     """student name -> the Canvas export's name prefix of their files (`smithjohn_12345_67890`):
     the feedback pages' re-upload zip names each page with it. Nothing without Canvas files."""
-    path = Path(folder) / CANVAS_NAMES
-    if not prefixes:
-        path.unlink(missing_ok=True)
-        return None
-    path.write_text(json.dumps(dict(sorted(prefixes.items())), indent=1), encoding="utf-8")
-    return path
+    return _write_names(prefixes, Path(folder) / CANVAS_NAMES)
 
 
 def read_canvas_names(folder: Path) -> dict[str, str]:
+    return _read_names(Path(folder) / CANVAS_NAMES)
+
+
+def _write_names(names: dict[str, str], path: Path) -> Path | None:
+    """A student -> name mapping as JSON; an empty one removes the file (an earlier batch's)."""
+    if not names:
+        path.unlink(missing_ok=True)
+        return None
+    path.write_text(json.dumps(dict(sorted(names.items())), indent=1), encoding="utf-8")
+    return path
+
+
+def _read_names(path: Path) -> dict[str, str]:
     try:
-        data = json.loads((Path(folder) / CANVAS_NAMES).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
