@@ -142,6 +142,18 @@ def git(repo: Path, *args: str, when: str = "") -> str:
                           env=env).stdout.strip()
 
 
+def notebook_with_answer(source: Path, heading: str, answer: str | None) -> str:
+    """The notebook at `source` with `answer` in the cell after the markdown cell that holds
+    `heading` (a written question's answer cell); unchanged when `answer` is None."""
+    import nbformat
+
+    nb = nbformat.read(str(source), as_version=4)
+    if answer is not None:
+        at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and heading in c.source)
+        nb.cells[at + 1].source = answer
+    return nbformat.writes(nb)
+
+
 def default_subset(values, keep):
     """parametrize values: those in `keep` run in the default run, every other one is marked slow
     (a repetition of their class; CI runs them: .ci/run). Each call site names what it keeps."""

@@ -13,7 +13,6 @@ import re
 import shutil
 import zipfile
 
-import nbformat
 import pytest
 
 from grader import api
@@ -23,7 +22,7 @@ from grader.errors import GraderError
 from grader.files import SpreadsheetSafeWriter
 from grader.results import CheckResult, QuestionResult, Result
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, notebook_with_answer
 
 A1 = FIXTURES / "a1"
 OTHER = "zzcanaryother"  # another student: never on alice's page
@@ -85,13 +84,6 @@ def canary_rubric() -> str:
     return text
 
 
-def notebook_with_answer(answer: str) -> str:
-    nb = nbformat.read(str(REPO / "student_template" / "a1" / "a1.ipynb"), as_version=4)
-    p1a = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "### P1A" in c.source)
-    nb.cells[p1a + 1].source = answer
-    return nbformat.writes(nb)
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
@@ -110,7 +102,8 @@ def graded(course, tmp_path_factory):
     (crashes at import) as a plain folder beside them; manual.csv filled in for alice."""
     export = tmp_path_factory.mktemp("export")
     shutil.copy(A1 / "bug_forward_no_output_bias" / "a1.py", export / "alice_1001_9001_a1.py")
-    (export / "alice_1001_9002_a1.ipynb").write_text(notebook_with_answer("$\\nabla F = 2x$, since each $x_i^2$ gives $2x_i$."))
+    (export / "alice_1001_9002_a1.ipynb").write_text(notebook_with_answer(
+        REPO / "student_template" / "a1" / "a1.ipynb", "### P1A", "$\\nabla F = 2x$, since each $x_i^2$ gives $2x_i$."))
     shutil.copy(A1 / "correct_loops" / "a1.py", export / f"{OTHER}_LATE_1002_9003_a1.py")
     (export / "carol").mkdir()
     shutil.copy(A1 / "bug_crash_at_import" / "a1.py", export / "carol" / "a1.py")

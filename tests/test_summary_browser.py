@@ -10,12 +10,11 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import nbformat
 import pytest
 
 from grader.cli import main
 
-from conftest import FIXTURES, PSET4_FIXTURES, REPO
+from conftest import FIXTURES, PSET4_FIXTURES, REPO, notebook_with_answer
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install '.[test]')")
@@ -27,14 +26,6 @@ INJECTION = ("My update rule is $\\theta \\leftarrow \\theta - \\eta(g + \\lambd
              "**with** the sign.\n\n<script>window.pwned = 'script'</script>\n\n"
              "<img src=\"nope.png\" onerror=\"window.pwned = 'img'\">\n\n"
              "[click](javascript:window.pwned='link')")
-
-
-def _notebook_with_answer(source: Path, answer: str | None) -> str:
-    nb = nbformat.read(str(source), as_version=4)
-    if answer is not None:
-        q32 = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "Q3.2" in c.source)
-        nb.cells[q32 + 1].source = answer
-    return nbformat.writes(nb)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +41,7 @@ def graded(tmp_path_factory):
     for n, (name, (uid, mlp, answer)) in enumerate(students.items()):
         shutil.copy(mlp, export / f"{name}_{uid}_{9000 + 2 * n}_mlp.py")
         notebook = REPO / "reference" / "pset4" / "pset4.ipynb" if name == "alice" else TEMPLATE / "pset4.ipynb"
-        (export / f"{name}_{uid}_{9001 + 2 * n}_pset4.ipynb").write_text(_notebook_with_answer(notebook, answer))
+        (export / f"{name}_{uid}_{9001 + 2 * n}_pset4.ipynb").write_text(notebook_with_answer(notebook, "Q3.2", answer))
     (export / "dave_LATE_1005_9100_notes.txt").write_text("I could not get it to work, sorry")
     out = tmp_path_factory.mktemp("out")
     code = main(["grade", str(export), "--out", str(out), "--assignment", "pset4", "--execute", "none",
