@@ -105,20 +105,43 @@ def pytest_configure(config):
 
 # The hostile suite's attacks at the landlock and process levels that the default run keeps: each
 # level's own containment (landlock: files, network, Unix sockets, signals, neighbours; process:
-# the limits and the runner it relies on). Every attack runs at bwrap in the default run
-# (test_hostile.py, `level` fixture); the same attack at the other two levels is a repetition of
-# that, marked slow (CI runs it: .ci/run).
+# the limits and the runner it relies on). The default run has every attack at bwrap
+# (test_hostile.py, `level` fixture) but those in HOSTILE_SLOW_AT_BWRAP; the same attack at the other
+# two levels is a repetition of that, marked slow (CI runs it: .ci/run). (os._exit at the process
+# level: test_runner_spawn.py grades the hostile_os_exit fixture there in the default run.)
 HOSTILE_DEFAULT = {
     "landlock": {"test_searching_the_disk_for_the_reference", "test_network_connection",
                  "test_unix_socket_by_path_and_abstract_name", "test_signalling_and_reading_the_grader",
                  "test_tampering_with_other_submissions_and_the_output", "test_killing_the_runner_costs_only_the_remaining_checks"},
     "process": {"test_infinite_loop", "test_memory_blowup", "test_fork_loop_with_escapes_from_the_process_group",
-                "test_killing_the_runner_costs_only_the_remaining_checks", "test_os_exit"},
+                "test_killing_the_runner_costs_only_the_remaining_checks"},
 }
+# Attacks at bwrap that repeat another attack's class there: attack -> the default test that covers it.
+HOSTILE_SLOW_AT_BWRAP = {
+    "test_loop_that_ignores_signals_and_swallows_exceptions": "test_infinite_loop[bwrap] (the time limit)",
+    "test_reading_proc_of_the_parent": "test_signalling_and_reading_the_grader[bwrap] (the grader's /proc)",
+    "test_unix_socket_by_path_and_abstract_name": "test_network_connection[bwrap] and this attack at landlock",
+}
+
+
+# The order in which xdist hands out the test files (addopts: --dist loadfile --no-loadscope-reorder):
+# the longest first, measured in the default run, then every other file in name order. A long file
+# handed out last keeps one worker busy while the others have finished (xdist's own order, most
+# tests first, ran the 4 tests of the kit install last: 90 s of one worker alone).
+LONGEST_FIRST = ("test_hostile.py", "test_kit_install.py", "test_checkcell.py", "test_pset4_fixtures.py",
+                 "test_modular.py", "test_modular_fixtures.py", "test_notebook_execute.py", "test_batch.py",
+                 "test_runner_spawn.py", "test_docker.py", "test_cli.py", "test_summary_browser.py",
+                 "test_bwrap.py", "test_notebook_grading.py", "test_regrade.py", "test_cluster.py")
+
+
+def _file_rank(item) -> tuple[int, str]:
+    name = item.path.name
+    return (LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST), name)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers set here
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_file_rank)  # stable: each file keeps its own order
     for item in items:  # every test of the landlock level, whichever file holds it
         params = getattr(getattr(item, "callspec", None), "params", {})
         at_landlock = any(v == "landlock" for v in params.values() if isinstance(v, str))
@@ -126,8 +149,9 @@ def pytest_collection_modifyitems(config, items):
                 "landlock_sandbox" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.landlock)
         level = params.get("level")
-        if item.nodeid.startswith("tests/test_hostile.py") and level in HOSTILE_DEFAULT and \
-                item.originalname not in HOSTILE_DEFAULT[level]:
+        if item.nodeid.startswith("tests/test_hostile.py") and (
+                (level in HOSTILE_DEFAULT and item.originalname not in HOSTILE_DEFAULT[level])
+                or (level == "bwrap" and item.originalname in HOSTILE_SLOW_AT_BWRAP)):
             item.add_marker(pytest.mark.slow)
 
 

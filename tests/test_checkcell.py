@@ -27,15 +27,20 @@ from grader.notebooks.config import load_config
 from grader.notebooks.kernel import plan_cells
 from grader.rubric import load_rubric
 
-from conftest import FIXTURES, OPTIONS, REPO
+from conftest import FIXTURES, OPTIONS, REPO, default_subset
 
 COURSE = find_course()
 TOTAL = re.compile(r"^public checks: (\S+)/(\S+) points", re.M)
 ROW = re.compile(r"^(PASS|PARTIAL|FAIL|ERROR|TIMEOUT) +(\S+)/(\S+) +(\S+)", re.M)
-# The default set: one fixture per assignment whose checks pass, fail and error; the others
+# One fixture per assignment whose checks pass, fail and error; the others
 # (tests/fixtures/<assignment>/*) run in test_every_fixture_check_cells_agree (slow), covered
-# in class by this one.
+# in class by this one. The default run takes a1's and modular's; pset4's is the same comparison
+# again (slow), and pset4's cells run in the default run on the reference
+# (test_the_reference_notebook_runs_top_to_bottom_with_every_check_cell_green), on a broken
+# submission (test_one_question_cell_says_what_it_ran_warns_and_shows_the_students_traceback) and in
+# the kit's own Jupyter (test_kit_install.py).
 DEFAULT = [("pset4", "bug_sigmoid_math_exp"), ("a1", "bug_relu_derivative"), ("modular", "bug_gelu_backward_missing_term")]
+DEFAULT_RUN = [pytest.param(*pair, marks=[pytest.mark.slow] if pair[0] == "pset4" else []) for pair in DEFAULT]
 # The TA's grade, shared with the fixture tests (pset4, a1: conftest's OPTIONS); modular has no
 # digits stand-in (and its notebook needs CIFAR-100): the options of test_modular_fixtures.py.
 # Its training checks are left out (skip_data: the check cells do not run them either), and the
@@ -130,7 +135,7 @@ def agree(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: l
         assert "all tests passed" not in (text_of(cell) + html_of(cell)).lower()
 
 
-@pytest.mark.parametrize("assignment, fixture", DEFAULT)
+@pytest.mark.parametrize("assignment, fixture", DEFAULT_RUN)
 def test_check_cells_give_the_points_of_check_and_of_the_ta_grade(assignment, fixture, tmp_path, shared_graders):
     agree(assignment, fixture, tmp_path, shared_graders, ONLY.get(assignment))
 
@@ -244,7 +249,8 @@ def test_an_older_kit_and_a_missing_kit_degrade_to_one_line(tmp_path):
                                     "this kernel (pip install ./selfcheck), or run `mlp-grader check` in a terminal\n")
 
 
-@pytest.mark.parametrize("assignment", ["pset4", "a1"])
+# a1's is the same run again with another notebook (slow): pset4's covers the class.
+@pytest.mark.parametrize("assignment", default_subset(["pset4", "a1"], {"pset4"}))
 def test_the_reference_notebook_runs_top_to_bottom_with_every_check_cell_green(assignment, tmp_path):
     """The reference notebook with the template's check cells, run as light grading runs it
     (the rubric's training and data cells, and what reads them, skipped): no error, and every

@@ -832,9 +832,14 @@ def test_batch_with_three_hostile_neighbours(bwrap_sandbox, tmp_path):
     _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True)
 
 
+@pytest.mark.slow
 def test_batch_with_three_hostile_neighbours_at_landlock(landlock_sandbox, tmp_path):
     # The same at the landlock level (the default in Docker and on Gradescope): the tamperer
-    # writes into a neighbour's working copy and folder while the parallel batch runs.
+    # writes into a neighbour's working copy and folder while the parallel batch runs. A repetition
+    # of the batch above at another level: the default run covers the class at bwrap (the test
+    # above) and the tamperer and the runner killer at landlock on their own (HOSTILE_DEFAULT in
+    # conftest.py: test_tampering_with_other_submissions_and_the_output,
+    # test_killing_the_runner_costs_only_the_remaining_checks).
     _batch_with_and_without(tmp_path, 4, ("fork_loop", "kill_parent", "tamper_other"), skip_data=True,
                             level="landlock")
 

@@ -410,3 +410,47 @@ def test_a_process_start_waits_out_a_neighbours_fork_loop():
 
     with pytest.raises(PermissionError):
         patiently(refused, patience=5)  # anything else fails at once
+
+
+class _RefusedAtFirst(type(SANDBOX)):
+    """The process level with bwrap's start_refused, wrapped around a start that fails `refusals`
+    times the way bwrap does when the uid's process limit is full (its clone() of the namespaces
+    gets EAGAIN and it exits before the runner starts), then runs the real command."""
+
+    def __init__(self, counter: Path, refusals: int):
+        super().__init__()
+        self.counter, self.refusals = counter, refusals
+
+    def command(self, argv, jobdir, readable, writable, disk_bytes=None):
+        script = ('n=$(cat "$0" 2>/dev/null || echo 0); echo $((n + 1)) > "$0"; '
+                  f'if [ "$n" -lt {self.refusals} ]; then '
+                  'echo "bwrap: Creating new namespace failed: Resource temporarily unavailable" >&2; exit 1; fi; '
+                  'shift; exec "$@"')
+        return ["/bin/sh", "-c", script, str(self.counter), "--", *argv]
+
+    def start_refused(self, run):
+        from grader.sandbox.bwrap import BwrapSandbox
+
+        return BwrapSandbox.start_refused(self, run)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell stands in for bwrap")
+def test_a_sandbox_start_refused_for_lack_of_processes_is_waited_out_then_not_graded(tmp_path, monkeypatch):
+    """bwrap itself needs processes: where a neighbour holds the uid's limit, bwrap exits at once
+    ("Creating new namespace failed: Resource temporarily unavailable"). That start is retried
+    as patiently as a process start; if the limit stays full the submission is not graded (never
+    scored 0 for it)."""
+    from grader.errors import MachineBusy
+    from grader.probes import runner
+
+    monkeypatch.setattr(runner, "PATIENCE", 2.0)
+    (tmp_path / "mlp.py").write_text("x = 1\n")
+    task = [Task("import", "import_module", timeout=20)]
+    counter = tmp_path / "starts"
+    out = run_probe(tmp_path, "pset4", task, _RefusedAtFirst(counter, refusals=2))
+    assert out["import"].status == "ok" and counter.read_text().strip() == "3"  # refused twice, then ran
+    counter.unlink()
+    with pytest.raises(MachineBusy) as caught:
+        run_probe(tmp_path, "pset4", task, _RefusedAtFirst(counter, refusals=10**6))
+    assert str(caught.value).startswith("not graded: the machine could not start a process (the probe's start)")
+    assert int(counter.read_text()) > 2  # it kept trying for PATIENCE

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader.errors import GraderError
-from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, site_dirs
+from grader.sandbox.core import HIDDEN_SITE_ENTRIES, Limits, SandboxRun, site_dirs
 from grader.sandbox.level import SandboxLevel
 from grader.sandbox.unprivileged import (DATASET_ENTRIES, ETC_FILES, NPROC, SANDBOX_UID, SANDBOX_UID_BASE, SYSTEM_DIRS,
                                          blocked_dir, chown_tree, closed_folders, in_container, interpreter_roots,
@@ -142,6 +142,12 @@ class BwrapSandbox(SandboxLevel):
         # In closed-home mode bwrap starts as root and setpriv drops the uid inside (see _drop).
         closed = bool(self.closed_home())
         return limits_and_uid(limits, self.uid, self.gid, self.root and not closed, nproc=not closed)
+
+    def start_refused(self, run: SandboxRun) -> bool:
+        # bwrap's own clone() of the new namespaces counts against the uid's process limit: where
+        # a neighbour holds that limit it exits at once with this, before the runner starts.
+        return (run.returncode != 0 and not run.stdout and run.stderr.startswith(b"bwrap: ")
+                and b"Resource temporarily unavailable" in run.stderr)
 
     def closed_home(self) -> list[Path]:
         """As root: the folders above the Python installation that the sandbox uid cannot pass

@@ -6,6 +6,7 @@ Every level implements one interface, declared in level.py (SandboxLevel).
 """
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import shutil
@@ -145,8 +146,24 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     """Run argv in the sandbox with a wall-clock limit. Its stdout is read up to `max_stdout`
     bytes and its stderr's tail is kept, so nothing it writes can fill the grader's memory; at
     the end every process of its session (and at the bwrap level its pid namespace) is killed.
-    `on_stdout` sees the stdout received so far each time more arrives (read it, do not keep it)."""
+    `on_stdout` sees the stdout received so far each time more arrives (read it, do not keep it).
+    A start the level itself could not make for lack of processes (sandbox.start_refused) is
+    retried as patiently as a refused process start, then raises BlockingIOError."""
     cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
+
+    def start() -> SandboxRun:
+        run = _run_once(sandbox, cmd, limits, env, cwd, max_stdout, on_stdout)
+        refused = getattr(sandbox, "start_refused", None)  # (levels made outside the grader's own)
+        if refused is not None and refused(run):
+            raise BlockingIOError(errno.EAGAIN, f"the {sandbox.name} level could not start: "
+                                                f"{run.stderr.decode('utf-8', 'replace').strip()}")
+        return run
+
+    return patiently(start)
+
+
+def _run_once(sandbox, cmd: list[str], limits: Limits, env: dict[str, str], cwd: Path, max_stdout: int,
+              on_stdout: Callable[[bytearray], None] | None) -> SandboxRun:
     group = ({"start_new_session": True} if os.name == "posix"
              else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
     proc = patiently(lambda: subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,

@@ -1,12 +1,12 @@
 """The interface every sandbox level implements, declared once: the attributes with their one
-default each, and the three methods. The levels subclass it (bwrap.py, landlock.py, process.py)
+default each, and the four methods. The levels subclass it (bwrap.py, landlock.py, process.py)
 and the rest of the grader reads a level only through these names."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable, Protocol
 
-from grader.sandbox.core import Limits
+from grader.sandbox.core import Limits, SandboxRun
 
 
 class SandboxLevel(Protocol):
@@ -37,3 +37,8 @@ class SandboxLevel(Protocol):
         """What runs in the child before exec (rlimits, the uid switch); None where the platform
         has no such hook."""
         ...
+
+    def start_refused(self, run: SandboxRun) -> bool:
+        """The level's own start (not the probe) failed because the machine's process limit was
+        full: run_sandboxed waits that out as it waits out a refused process start."""
+        return False
