@@ -147,14 +147,13 @@ def run_sandboxed(sandbox, argv: list[str], *, jobdir: Path, readable: list[Path
     bytes and its stderr's tail is kept, so nothing it writes can fill the grader's memory; at
     the end every process of its session (and at the bwrap level its pid namespace) is killed.
     `on_stdout` sees the stdout received so far each time more arrives (read it, do not keep it).
-    A start the level itself could not make for lack of processes (sandbox.start_refused) is
-    retried as patiently as a refused process start, then raises BlockingIOError."""
+    A start refused for lack of processes, the process's own (EAGAIN) or the level's
+    (sandbox.start_refused), is retried for runner.PATIENCE, then raises BlockingIOError."""
     cmd = sandbox.command(argv, jobdir, readable, writable, disk_bytes=disk_bytes)
 
     def start() -> SandboxRun:
         run = _run_once(sandbox, cmd, limits, env, cwd, max_stdout, on_stdout)
-        refused = getattr(sandbox, "start_refused", None)  # (levels made outside the grader's own)
-        if refused is not None and refused(run):
+        if sandbox.start_refused(run):
             raise BlockingIOError(errno.EAGAIN, f"the {sandbox.name} level could not start: "
                                                 f"{run.stderr.decode('utf-8', 'replace').strip()}")
         return run
@@ -166,9 +165,8 @@ def _run_once(sandbox, cmd: list[str], limits: Limits, env: dict[str, str], cwd:
               on_stdout: Callable[[bytearray], None] | None) -> SandboxRun:
     group = ({"start_new_session": True} if os.name == "posix"
              else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
-    proc = patiently(lambda: subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            preexec_fn=sandbox.preexec(limits), **group))
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=sandbox.preexec(limits), **group)
     deadline = time.monotonic() + limits.wall_seconds
     # bwrap's pid namespace dies as a whole; at the other levels the runner gets a chance to
     # kill the task processes that left its session before the group is killed.
