@@ -117,12 +117,8 @@ TRAINING = {a: {c.id for c in load_rubric(COURSE.rubric(a)).checks() if c.needs_
 def agree(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: list[str] | None = None) -> None:
     """Every check cell (or those of `only`, then without `check()`) against the TA's grade and
     against `mlp-grader check`'s engine call for the same questions."""
-    folder = tmp_path / fixture
-    shutil.copytree(FIXTURES / assignment / fixture, folder)
-    nb = execute(check_cells_notebook(assignment, only), folder)
+    folder, nb, ta = cells_and_ta_grade(assignment, fixture, tmp_path, shared_graders, only)
     cells = cell_points(nb)
-    options = replace(MODULAR_TA, questions=tuple(only or ())) if assignment == "modular" else OPTIONS
-    ta = shared_graders(assignment, options).grade(FIXTURES / assignment / fixture)
     terminal = check_submission(folder, assignment, GradeOptions(sandbox="process", public_only=True, skip_data=True,
                                                                  execute="none", questions=tuple(only or ())))
     questions = [q for q in cells if q]
@@ -131,6 +127,21 @@ def agree(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: l
         assert cells[question] == public_points(ta, question) == public_points(terminal, question), question
     if only is None:
         assert cells[""] == public_points(ta) == public_points(terminal)
+    assert_no_claim_of_success(nb)
+
+
+def cells_and_ta_grade(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: list[str] | None):
+    """(the fixture's copy, its check cells of `only` executed there, the TA's grade of the same
+    questions)."""
+    folder = tmp_path / fixture
+    shutil.copytree(FIXTURES / assignment / fixture, folder)
+    nb = execute(check_cells_notebook(assignment, only), folder)
+    questions = tuple(q for q in only or () if q)
+    options = replace(MODULAR_TA, questions=questions) if assignment == "modular" else OPTIONS
+    return folder, nb, shared_graders(assignment, options).grade(FIXTURES / assignment / fixture)
+
+
+def assert_no_claim_of_success(nb) -> None:
     for cell in nb.cells:
         assert "all tests passed" not in (text_of(cell) + html_of(cell)).lower()
 
@@ -147,14 +158,9 @@ def test_every_fixture_check_cells_agree(assignment, fixture, tmp_path, shared_g
     # cell against `check` and the TA) with one fixture per assignment. Here every other fixture's
     # `check()` cell (all its public checks in one request) against the TA's grade: a cell per
     # question and a terminal run again for each would cost a minute and a half per modular fixture.
-    folder = tmp_path / fixture
-    shutil.copytree(FIXTURES / assignment / fixture, folder)
-    nb = execute(check_cells_notebook(assignment, [""]), folder)  # the import cell and `check()`
-    ta = shared_graders(assignment, MODULAR_TA if assignment == "modular" else OPTIONS).grade(
-        FIXTURES / assignment / fixture)
+    _, nb, ta = cells_and_ta_grade(assignment, fixture, tmp_path, shared_graders, [""])  # import cell, `check()`
     assert cell_points(nb) == {"": public_points(ta)}
-    for cell in nb.cells:
-        assert "all tests passed" not in (text_of(cell) + html_of(cell)).lower()
+    assert_no_claim_of_success(nb)
 
 
 def test_one_question_cell_says_what_it_ran_warns_and_shows_the_students_traceback(tmp_path):
