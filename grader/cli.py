@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from grader.api import CLUSTER_KINDS, GraderError, format_points
 # The api imports each subsystem when one of its functions is called: `check` on a student's
 # machine must not import (nor need the packages of) batch grading, notebooks, reports or Gradescope.
 SANDBOX_CHOICES = ["bwrap", "landlock", "process", "none"]
+TIMEOUT_SCALE_ENV = "MLP_GRADER_TIMEOUT_SCALE"  # --timeout-scale's default
 
 
 def run() -> None:
@@ -185,8 +187,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runner", default=None, choices=["fork", "spawn"],
                    help="how probes start each task: fork (default where the system has it) or spawn (a fresh "
                         "Python per task: slower; the default on Windows)")
-    p.add_argument("--timeout-scale", type=_positive_float, default=1.0,
-                   help="multiply every time limit, e.g. 2 on a slow machine (default: %(default)s)")
+    # The environment variable also reaches the check cells' `mlp-grader check --serve`, which the
+    # notebook starts without arguments: a student on a slow machine sets it before starting Jupyter.
+    p.add_argument("--timeout-scale", type=_timeout_scale, default=os.environ.get(TIMEOUT_SCALE_ENV, "1"),
+                   help=f"multiply every time limit, e.g. 2 on a slow machine (default: ${TIMEOUT_SCALE_ENV}, else 1)")
 
 
 def _options(args, **overrides):
@@ -217,6 +221,15 @@ def _positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("must be a positive number")
     return value
+
+
+def _timeout_scale(text: str) -> float:
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError as exc:
+        if text == os.environ.get(TIMEOUT_SCALE_ENV):  # argparse parses a string default too
+            raise argparse.ArgumentTypeError(f"{exc} (${TIMEOUT_SCALE_ENV} is {text!r})") from None
+        raise
 
 
 def _check_paths(args) -> None:

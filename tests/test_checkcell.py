@@ -18,6 +18,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from grader.cli import TIMEOUT_SCALE_ENV
 from grader.course import find_course
 from grader.delivery.selfcheck import check_submission
 from grader.delivery.template import check_anchors
@@ -72,12 +73,13 @@ def check_cells_notebook(assignment: str, questions: list[str] | None = None) ->
 
 
 def execute(nb: nbformat.NotebookNode, folder: Path, name: str = "selfcheck_test.ipynb",
-            timeout: float = 300) -> nbformat.NotebookNode:
+            timeout: float = 300, env: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """Save `nb` in `folder` (a student saves before checking) and run it there, as Jupyter
-    does: the kernel starts in the notebook's folder and knows the notebook's path."""
+    does: the kernel starts in the notebook's folder and knows the notebook's path. `env`: added
+    to the kernel's environment (what a student exports before starting Jupyter)."""
     path = folder / name
     nbformat.write(nb, path)
-    env = {**os.environ, "JPY_SESSION_NAME": str(path)}
+    env = {**os.environ, **(env or {}), "JPY_SESSION_NAME": str(path)}
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(folder)}}).execute(env=env)
     return nb
@@ -130,14 +132,23 @@ def agree(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: l
     assert_no_claim_of_success(nb)
 
 
+# Fixtures whose checks wait out their time limits: both sides run with the limits scaled down the
+# same way (each looping check otherwise waits 10-20 s, twice: about 3 minutes of CI). The relu
+# checks of the loop fixture take 0.02-0.2 s against limits of 1-6 s at this scale.
+TIMEOUT_SCALE = {("pset4", "hostile_infinite_loop"): 0.2}
+
+
 def cells_and_ta_grade(assignment: str, fixture: str, tmp_path: Path, shared_graders, only: list[str] | None):
     """(the fixture's copy, its check cells of `only` executed there, the TA's grade of the same
     questions)."""
     folder = tmp_path / fixture
     shutil.copytree(FIXTURES / assignment / fixture, folder)
-    nb = execute(check_cells_notebook(assignment, only), folder)
+    scale = TIMEOUT_SCALE.get((assignment, fixture), 1.0)
+    # the check cells' `check --serve` takes its --timeout-scale from the kernel's environment
+    nb = execute(check_cells_notebook(assignment, only), folder, env={TIMEOUT_SCALE_ENV: str(scale)})
     questions = tuple(q for q in only or () if q)
     options = replace(MODULAR_TA, questions=questions) if assignment == "modular" else OPTIONS
+    options = replace(options, timeout_scale=scale)
     return folder, nb, shared_graders(assignment, options).grade(FIXTURES / assignment / fixture)
 
 
@@ -161,6 +172,11 @@ def test_every_fixture_check_cells_agree(assignment, fixture, tmp_path, shared_g
     _, nb, ta = cells_and_ta_grade(assignment, fixture, tmp_path, shared_graders, [""])  # import cell, `check()`
     assert cell_points(nb) == {"": public_points(ta)}
     assert_no_claim_of_success(nb)
+    scale = TIMEOUT_SCALE.get((assignment, fixture))
+    if scale:  # the cell's looping checks waited out the scaled limits, the TA's too (at 1: 5-20 s, 30 s digits training)
+        for text in (text_of(nb.cells[-1]), " ".join(c.message for c in ta.checks())):
+            limits = {float(s) for s in re.findall(r"did not finish within (\S+) s", text)}
+            assert limits and max(limits) <= 30 * scale, text
 
 
 def test_one_question_cell_says_what_it_ran_warns_and_shows_the_students_traceback(tmp_path):

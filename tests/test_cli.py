@@ -147,6 +147,24 @@ def test_bad_options_are_refused_by_the_parser_in_one_line(option, value, messag
     assert exc.value.code == 2 and message in err.strip().splitlines()[-1] and "Traceback" not in err
 
 
+def test_the_timeout_scale_defaults_to_the_environment_which_the_option_overrides(monkeypatch, capsys):
+    """$MLP_GRADER_TIMEOUT_SCALE: how the check cells' server (started without arguments) gets a
+    slow machine's scale; a bad value is refused naming the variable."""
+    from grader.cli import TIMEOUT_SCALE_ENV, build_parser
+
+    monkeypatch.delenv(TIMEOUT_SCALE_ENV, raising=False)
+    assert build_parser().parse_args(["check", REF]).timeout_scale == 1.0
+    monkeypatch.setenv(TIMEOUT_SCALE_ENV, "2.5")
+    assert build_parser().parse_args(["check", REF]).timeout_scale == 2.5
+    assert build_parser().parse_args(["grade", REF, "--timeout-scale", "3"]).timeout_scale == 3.0
+    monkeypatch.setenv(TIMEOUT_SCALE_ENV, "slow")
+    with pytest.raises(SystemExit) as exc:
+        main(["check", REF])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].endswith(f"'slow' is not a number (${TIMEOUT_SCALE_ENV} is 'slow')")
+
+
 def test_unknown_sandbox_level_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["grade", str(REPO / "reference" / "pset4"), "--sandbox", "chroot"])

@@ -113,10 +113,13 @@ def run_pool(count: int, workers: int, work: Callable[[int], Any], on_result: Ca
             for conn, (proc, item) in list(pool.items()):
                 if item is None and todo:
                     item = todo.popleft()
+                    # marked busy before the send: a Ctrl-C right after it must not take the worker
+                    # for idle (_stop would then wait for it instead of terminating it and its probe)
+                    pool[conn] = (proc, item)
                     try:
                         conn.send(item)
-                        pool[conn] = (proc, item)
                     except (OSError, ValueError):  # it just died: wait() below sees it go
+                        pool[conn] = (proc, None)
                         todo.appendleft(item)
             if not pool:
                 spawn()
