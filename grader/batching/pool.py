@@ -174,7 +174,7 @@ def _stop(pool: dict[Connection, tuple[Any, int | None]]) -> None:
         proc.join(10)
         if proc.is_alive():
             proc.kill()
-            proc.join()
+            proc.join(10)  # bounded: a Ctrl-C must end the batch even if the kernel holds a dying worker
         conn.close()
 
 
