@@ -146,10 +146,29 @@ def _file_rank(item, order: tuple[str, ...]) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
+def _runs_the_slow_set(config) -> bool:
+    markexpr = config.getoption("markexpr") or ""
+    return "slow" in markexpr and "not slow" not in markexpr
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (addopts): one worker more than there are cores for the default run. A good part of
+    it waits rather than computes (kernels and browsers starting, time limits running out; 146 %
+    CPU on 2 cores), and a third worker fills that time: measured on 2 cores, 4 min 57 s with 2
+    workers and 4 min 36 s with 3 (docs/development.md). The slow set keeps one per core: its
+    benchmarks and cluster runs compare workers side by side. PYTEST_XDIST_AUTO_NUM_WORKERS wins."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or _runs_the_slow_set(config):
+        return None  # xdist's own count
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers set here
 def pytest_collection_modifyitems(config, items):
-    markexpr = config.getoption("markexpr") or ""
-    order = LONGEST_FIRST_SLOW if "slow" in markexpr and "not slow" not in markexpr else LONGEST_FIRST
+    order = LONGEST_FIRST_SLOW if _runs_the_slow_set(config) else LONGEST_FIRST
     items.sort(key=lambda item: _file_rank(item, order))  # stable: each file keeps its own order
     for item in items:  # every test of the landlock level, whichever file holds it
         params = getattr(getattr(item, "callspec", None), "params", {})

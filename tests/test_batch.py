@@ -138,7 +138,14 @@ def test_stopping_the_batch_stops_its_workers_and_their_probes(tmp_path, how):
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:  # say where it hangs (the ignored SIGINT below was found so)
-            raise AssertionError(f"the batch did not stop: {_where(proc.pid)}") from None
+            where = _where(proc.pid)
+            for pid in [proc.pid, *_descendants(proc.pid)]:  # nothing of it outlives the test
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+            raise AssertionError(f"the batch did not stop: {where}") from None
         assert b"KeyboardInterrupt" in proc.stderr.read()
     else:
         proc.kill()
