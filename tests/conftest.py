@@ -159,11 +159,9 @@ def pytest_xdist_auto_num_workers(config):
     benchmarks and cluster runs compare workers side by side. PYTEST_XDIST_AUTO_NUM_WORKERS wins."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS") or _runs_the_slow_set(config):
         return None  # xdist's own count
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
-    return cores + 1
+    from grader.batching.pool import default_jobs  # the cores we may use (affinity, a container's quota)
+
+    return default_jobs() + 1
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers set here

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batching.pool import run_pool
+from grader.batching.pool import kill_descendants, run_pool
 from grader.cli import main
 
 from conftest import PSET4_FIXTURES, REPO
@@ -139,11 +139,8 @@ def test_stopping_the_batch_stops_its_workers_and_their_probes(tmp_path, how):
             proc.wait(30)
         except subprocess.TimeoutExpired:  # say where it hangs (the ignored SIGINT below was found so)
             where = _where(proc.pid)
-            for pid in [proc.pid, *_descendants(proc.pid)]:  # nothing of it outlives the test
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_descendants(proc.pid)  # nothing of it outlives the test
+            proc.kill()
             proc.wait()
             raise AssertionError(f"the batch did not stop: {where}") from None
         assert b"KeyboardInterrupt" in proc.stderr.read()
